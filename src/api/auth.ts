@@ -1,0 +1,29 @@
+// Token checks for the API port, in CHP's form (`Authorization: token <t>`), compared in constant time.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { NextFunction, Request, Response } from 'express';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Equal-length digests make the comparison independent of where the strings differ, and of their lengths. */
+export function tokensEqual(given: string, expected: string): boolean {
+  return timingSafeEqual(digest(given), digest(expected));
+}
+
+/** The token after `token ` anywhere in the header, as CHP's unanchored `/token\s+(\S+)/` reads it. */
+export function tokenFrom(header: string | undefined): string | undefined {
+  return header ? /token\s+(\S+)/.exec(header)?.[1] : undefined;
+}
+
+/** Middleware allowing requests that carry one of `tokens`; with no token configured the API is open (as CHP). */
+export function requireToken(tokens: () => (string | undefined)[]): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, res, next) => {
+    const expected = tokens().filter((t): t is string => !!t);
+    if (expected.length === 0) return next();
+    const given = tokenFrom(req.headers.authorization);
+    // compare against every token so the time taken does not reveal which one was close
+    const ok = given !== undefined && expected.map((t) => tokensEqual(given, t)).includes(true);
+    if (ok) return next();
+    res.writeHead(403);
+    res.end();
+  };
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env node
+// hub-guard's command line: the proxy (with configurable-http-proxy's flags) and the operators' subcommands.
+import { readFileSync } from 'node:fs';
+import { ConfigError, buildConfig, helpText } from './config.js';
+import { log } from './log.js';
+import { startServer } from './server.js';
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${helpText()}\n`);
+    return;
+  }
+  if (argv.includes('--version') || argv.includes('-V')) {
+    process.stdout.write(`${version()}\n`);
+    return;
+  }
+  const cfg = buildConfig(argv);
+  const running = await startServer(cfg);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info('stopping', { signal });
+    running.stop().then(() => process.exit(0), (e) => {
+      log.error('stop failed', { error: String(e) });
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  if (e instanceof ConfigError || e instanceof Error) {
+    process.stderr.write(`hub-guard: ${e.message}\n`);
+  } else {
+    process.stderr.write(`hub-guard: ${String(e)}\n`);
+  }
+  process.exit(2);
+});

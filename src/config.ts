@@ -1,0 +1,261 @@
+// Flags use configurable-http-proxy's names and defaults so JupyterHub can start hub-guard as its proxy unchanged.
+import { readFileSync } from 'node:fs';
+import type { Level } from './log.js';
+
+export class ConfigError extends Error {}
+
+type Kind = 'string' | 'int' | 'bool' | 'list';
+interface FlagSpec { name: string; kind: Kind; help: string; arg?: string; negatable?: boolean }
+
+// `negatable` flags are on by default and switched off with --no-<name>, as in CHP.
+export const FLAGS: FlagSpec[] = [
+  { name: 'ip', kind: 'string', arg: 'ip', help: 'public-facing IP of the proxy (default: all interfaces)' },
+  { name: 'port', kind: 'int', arg: 'n', help: 'public-facing port (default 8000)' },
+  { name: 'socket', kind: 'string', arg: 'path', help: 'UNIX socket for the public side instead of ip/port' },
+  { name: 'api-ip', kind: 'string', arg: 'ip', help: 'IP of the REST API (default localhost)' },
+  { name: 'api-port', kind: 'int', arg: 'n', help: 'port of the REST API (default --port + 1)' },
+  { name: 'api-socket', kind: 'string', arg: 'path', help: 'UNIX socket for the REST API instead of ip/port' },
+  ...tlsFlags('ssl', 'the public side'),
+  ...tlsFlags('api-ssl', 'the REST API'),
+  ...tlsFlags('client-ssl', 'requests to upstream servers'),
+  { name: 'ssl-protocol', kind: 'string', arg: 'proto', help: 'TLS protocol of the public side, e.g. TLSv1_2' },
+  { name: 'ssl-ciphers', kind: 'string', arg: 'list', help: '`:`-separated cipher list of the public side' },
+  { name: 'ssl-allow-rc4', kind: 'bool', help: 'accepted for CHP compatibility; Node has no RC4, so it has no effect' },
+  { name: 'ssl-dhparam', kind: 'string', arg: 'file', help: 'Diffie-Hellman parameters (PEM) of the public side' },
+  { name: 'default-target', kind: 'string', arg: 'url', help: 'target of the "/" route until the hub sets its own' },
+  { name: 'error-target', kind: 'string', arg: 'url', help: 'server asked for error pages: GET <url>/<code>?url=<request url>' },
+  { name: 'error-path', kind: 'string', arg: 'dir', help: 'directory with <code>.html or error.html error pages' },
+  { name: 'redirect-port', kind: 'int', arg: 'n', help: 'plain-HTTP port that redirects to the HTTPS public port' },
+  { name: 'redirect-to', kind: 'int', arg: 'n', help: 'port the --redirect-port redirects to (default --port)' },
+  { name: 'pid-file', kind: 'string', arg: 'file', help: 'write the process id to this file' },
+  { name: 'x-forward', kind: 'bool', negatable: true, help: 'add X-Forwarded-* headers (--no-x-forward to stop)' },
+  { name: 'prepend-path', kind: 'bool', negatable: true, help: "prepend the target's path (--no-prepend-path to stop)" },
+  { name: 'include-prefix', kind: 'bool', negatable: true, help: 'forward the route prefix (--no-include-prefix strips it)' },
+  { name: 'auto-rewrite', kind: 'bool', help: 'rewrite the host/port of Location headers in redirects' },
+  { name: 'change-origin', kind: 'bool', help: 'set the Host header to the target host' },
+  { name: 'protocol-rewrite', kind: 'string', arg: 'proto', help: 'rewrite the protocol of Location headers in redirects' },
+  { name: 'custom-header', kind: 'list', arg: 'k:v', help: 'header added to proxied requests (repeatable)' },
+  { name: 'insecure', kind: 'bool', help: 'do not verify upstream TLS certificates' },
+  { name: 'host-routing', kind: 'bool', help: 'route on the Host header first (keys begin /<host>)' },
+  { name: 'metrics-ip', kind: 'string', arg: 'ip', help: 'IP of the Prometheus metrics server (default all interfaces)' },
+  { name: 'metrics-port', kind: 'int', arg: 'n', help: 'port of the Prometheus metrics server (default: none)' },
+  { name: 'metrics-socket', kind: 'string', arg: 'path', help: 'UNIX socket for the metrics server' },
+  { name: 'log-level', kind: 'string', arg: 'level', help: 'debug, info, warn or error (default info)' },
+  { name: 'timeout', kind: 'int', arg: 'ms', help: 'drop a client connection idle this long' },
+  { name: 'proxy-timeout', kind: 'int', arg: 'ms', help: 'answer 503 when an upstream sends no response this long' },
+  { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', help: 'keep idle client connections open this long (default 5000)' },
+  { name: 'state-dir', kind: 'string', arg: 'dir', help: 'keep routes and guard state in this directory across restarts' },
+];
+
+function tlsFlags(prefix: string, what: string): FlagSpec[] {
+  return [
+    { name: `${prefix}-key`, kind: 'string', arg: 'file', help: `TLS key (PEM) for ${what}` },
+    { name: `${prefix}-cert`, kind: 'string', arg: 'file', help: `TLS certificate (PEM) for ${what}` },
+    { name: `${prefix}-ca`, kind: 'string', arg: 'file', help: `TLS certificate authority (PEM) for ${what}` },
+    { name: `${prefix}-request-cert`, kind: 'bool', help: `request client certificates on ${what}` },
+    { name: `${prefix}-reject-unauthorized`, kind: 'bool', help: `reject unauthorised certificates on ${what}` },
+  ];
+}
+
+export interface TlsConfig {
+  key?: Buffer; cert?: Buffer; ca?: Buffer; dhparam?: Buffer;
+  requestCert: boolean; rejectUnauthorized: boolean;
+  secureProtocol?: string; ciphers?: string;
+}
+
+export interface Listen { host?: string; port?: number; path?: string }
+
+export interface Config {
+  listen: Listen;
+  apiListen: Listen;
+  metricsListen?: Listen;
+  ssl?: TlsConfig;
+  apiSsl?: TlsConfig;
+  clientSsl?: TlsConfig;
+  defaultTarget?: string;
+  errorTarget?: string;
+  errorPath?: string;
+  redirectPort?: number;
+  redirectTo?: number;
+  pidFile?: string;
+  xForward: boolean;
+  prependPath: boolean;
+  includePrefix: boolean;
+  autoRewrite: boolean;
+  changeOrigin: boolean;
+  protocolRewrite?: string;
+  customHeaders: Record<string, string>;
+  insecure: boolean;
+  hostRouting: boolean;
+  logLevel: Level;
+  timeout?: number;
+  proxyTimeout?: number;
+  keepAliveTimeout: number;
+  authToken?: string;
+  stateDir?: string;
+}
+
+type Raw = Map<string, string | boolean | string[]>;
+
+/** Splits argv into flag values; every error names the flag. */
+export function parseFlags(argv: string[]): Raw {
+  const byName = new Map(FLAGS.map((f) => [f.name, f]));
+  const raw: Raw = new Map();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument '${arg}' (flags start with --; see --help)`);
+    const eq = arg.indexOf('=');
+    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    let negated = false;
+    if (!byName.has(name) && name.startsWith('no-') && byName.get(name.slice(3))?.negatable) {
+      name = name.slice(3);
+      negated = true;
+    }
+    const spec = byName.get(name);
+    if (!spec) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    if (spec.kind === 'bool') {
+      if (value !== undefined) throw new ConfigError(`--${arg.slice(2, eq)} takes no value`);
+      raw.set(name, !negated);
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new ConfigError(`--${name} needs a value (${spec.arg})`);
+    }
+    if (spec.kind === 'list') raw.set(name, [...((raw.get(name) as string[] | undefined) ?? []), value]);
+    else raw.set(name, value);
+  }
+  return raw;
+}
+
+const str = (raw: Raw, name: string) => raw.get(name) as string | undefined;
+const bool = (raw: Raw, name: string, dflt = false) => (raw.get(name) as boolean | undefined) ?? dflt;
+
+function int(raw: Raw, name: string, min: number, max: number): number | undefined {
+  const v = str(raw, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
+  }
+  return Number(v);
+}
+
+function httpUrl(raw: Raw, name: string): string | undefined {
+  const v = str(raw, name);
+  if (v === undefined) return undefined;
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    throw new ConfigError(`--${name} must be a URL like http://host:port, got '${v}'`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`--${name} must be an http or https URL, got '${v}'`);
+  return v;
+}
+
+function readFlagFile(raw: Raw, name: string): Buffer | undefined {
+  const file = str(raw, name);
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    throw new ConfigError(`--${name}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+  }
+}
+
+function tls(raw: Raw, prefix: string): TlsConfig | undefined {
+  const t: TlsConfig = {
+    key: readFlagFile(raw, `${prefix}-key`),
+    cert: readFlagFile(raw, `${prefix}-cert`),
+    ca: readFlagFile(raw, `${prefix}-ca`),
+    requestCert: bool(raw, `${prefix}-request-cert`),
+    rejectUnauthorized: bool(raw, `${prefix}-reject-unauthorized`),
+  };
+  if (prefix === 'ssl') {
+    t.dhparam = readFlagFile(raw, 'ssl-dhparam');
+    const proto = str(raw, 'ssl-protocol');
+    if (proto) t.secureProtocol = `${proto}_method`;
+    t.ciphers = str(raw, 'ssl-ciphers');
+  }
+  if (prefix === 'client-ssl') return t.key || t.cert || t.ca ? t : undefined;
+  if (!t.key && !t.cert) return undefined;
+  if (!t.key || !t.cert) throw new ConfigError(`--${prefix}-key and --${prefix}-cert go together`);
+  return t;
+}
+
+function customHeaders(raw: Raw): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const h of (raw.get('custom-header') as string[] | undefined) ?? []) {
+    const colon = h.indexOf(':');
+    const key = h.slice(0, colon).trim();
+    if (colon <= 0 || !key) throw new ConfigError(`--custom-header must look like 'name: value', got '${h}'`);
+    out[key] = h.slice(colon + 1).trim();
+  }
+  return out;
+}
+
+function logLevel(raw: Raw): Level {
+  const v = str(raw, 'log-level') ?? 'info';
+  if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error') return v;
+  throw new ConfigError(`--log-level must be debug, info, warn or error, got '${v}'`);
+}
+
+export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = parseFlags(argv);
+  const port = int(raw, 'port', 0, 65535) ?? 8000;
+  const apiPort = int(raw, 'api-port', 0, 65535) ?? port + 1;
+  const metricsPort = int(raw, 'metrics-port', 0, 65535);
+  if (raw.has('error-target') && raw.has('error-path')) {
+    throw new ConfigError('--error-target and --error-path cannot be used together');
+  }
+  const ssl = tls(raw, 'ssl');
+  const redirectPort = int(raw, 'redirect-port', 0, 65535);
+  if (redirectPort !== undefined && !ssl) throw new ConfigError('--redirect-port needs --ssl-key and --ssl-cert');
+  const metricsSocket = str(raw, 'metrics-socket');
+  return {
+    listen: str(raw, 'socket') ? { path: str(raw, 'socket') } : { host: str(raw, 'ip') || undefined, port },
+    apiListen: str(raw, 'api-socket') ? { path: str(raw, 'api-socket') } : { host: str(raw, 'api-ip') ?? 'localhost', port: apiPort },
+    metricsListen: metricsSocket ? { path: metricsSocket } : metricsPort === undefined ? undefined : { host: str(raw, 'metrics-ip') || undefined, port: metricsPort },
+    ssl,
+    apiSsl: tls(raw, 'api-ssl'),
+    clientSsl: tls(raw, 'client-ssl'),
+    defaultTarget: httpUrl(raw, 'default-target'),
+    errorTarget: httpUrl(raw, 'error-target'),
+    errorPath: str(raw, 'error-path'),
+    redirectPort,
+    redirectTo: int(raw, 'redirect-to', 1, 65535),
+    pidFile: str(raw, 'pid-file'),
+    xForward: bool(raw, 'x-forward', true),
+    prependPath: bool(raw, 'prepend-path', true),
+    includePrefix: bool(raw, 'include-prefix', true),
+    autoRewrite: bool(raw, 'auto-rewrite'),
+    changeOrigin: bool(raw, 'change-origin'),
+    protocolRewrite: str(raw, 'protocol-rewrite'),
+    customHeaders: customHeaders(raw),
+    insecure: bool(raw, 'insecure'),
+    hostRouting: bool(raw, 'host-routing'),
+    logLevel: logLevel(raw),
+    timeout: int(raw, 'timeout', 1, 2 ** 31 - 1),
+    proxyTimeout: int(raw, 'proxy-timeout', 1, 2 ** 31 - 1),
+    keepAliveTimeout: int(raw, 'keep-alive-timeout', 1, 2 ** 31 - 1) ?? 5000,
+    authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
+    stateDir: str(raw, 'state-dir'),
+  };
+}
+
+export function helpText(): string {
+  const lines = FLAGS.map((f) => {
+    const name = f.negatable ? `--no-${f.name}` : `--${f.name}${f.arg ? ` <${f.arg}>` : ''}`;
+    return `  ${name.padEnd(34)} ${f.help}`;
+  });
+  return [
+    'usage: hub-guard [flags]            run the proxy (configurable-http-proxy flags)',
+    '',
+    'The REST API token is read from CONFIGPROXY_AUTH_TOKEN.',
+    '',
+    ...lines,
+    '  --help                             show this help',
+    '  --version                          show the version',
+  ].join('\n');
+}

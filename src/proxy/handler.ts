@@ -1,0 +1,176 @@
+// The public request path, one ordered chain: health → path → route → guard → forward.
+// It does no I/O of its own: the guard answers from memory, state is fed in the background.
+import http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { randomUUID } from 'node:crypto';
+import type { Config } from '../config.js';
+import { log } from '../log.js';
+import { metrics } from '../metrics.js';
+import { ErrorPages } from './error-pages.js';
+import type { Forwarder } from './forward.js';
+import { BadPath, resolvePath, stripPrefix, type ResolvedPath } from './path.js';
+import type { Route, RouteTable } from './route-table.js';
+
+/** A finished answer the guard gives instead of forwarding. */
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: string | Buffer;
+  /** Counted under hub_guard_blocked_total and logged. */
+  reason: string;
+  log?: Record<string, unknown>;
+}
+
+export interface RequestFacts {
+  req: http.IncomingMessage;
+  kind: 'web' | 'ws';
+  path: ResolvedPath;
+  route: Route | undefined;
+  requestId: () => string;
+}
+
+/** Where identity, policy and maintenance plug into the request path. */
+export interface Guard {
+  /** An Answer refuses the request; undefined forwards it (the guard may have rewritten headers). */
+  request(facts: RequestFacts): Answer | undefined;
+  /** Sees upstream response headers before the client does; an Answer replaces the response. */
+  response?(facts: RequestFacts, upstream: http.IncomingMessage): Answer | undefined;
+}
+
+export const allowAll: Guard = { request: () => undefined };
+
+const factsOf = new WeakMap<http.IncomingMessage, RequestFacts>();
+
+export interface Handlers {
+  request(req: http.IncomingMessage, res: http.ServerResponse): void;
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwarder, guard: Guard): Handlers {
+  const errors = new ErrorPages(cfg);
+  const outcome = {
+    forwarded: metrics.requests.labels('forwarded'),
+    refused: metrics.requests.labels('refused'),
+    noRoute: metrics.requests.labels('no_route'),
+    badRequest: metrics.requests.labels('bad_request'),
+    upstreamError: metrics.requests.labels('upstream_error'),
+  };
+
+  if (guard.response) {
+    const check = guard.response.bind(guard);
+    forwarder.proxy.on('proxyRes', (upstream, req, res) => {
+      const facts = factsOf.get(req);
+      const answer = facts && check(facts, upstream);
+      if (!answer) return;
+      // headers not yet written: answering here makes http-proxy skip copying and piping the upstream response
+      upstream.resume();
+      refuse(facts!, answer, res as http.ServerResponse);
+    });
+  }
+
+  function prepare(req: http.IncomingMessage, kind: 'web' | 'ws'): RequestFacts | BadPath {
+    let path: ResolvedPath;
+    try {
+      path = resolvePath(req.url, req.headers.host, cfg.hostRouting);
+    } catch (e) {
+      if (e instanceof BadPath) return e;
+      throw e;
+    }
+    let id: string | undefined;
+    return { req, kind, path, route: routes.match(path.routePath), requestId: () => (id ??= randomUUID()) };
+  }
+
+  function refuse(facts: RequestFacts, answer: Answer, res: http.ServerResponse | Duplex): void {
+    outcome.refused.inc();
+    metrics.blocked.labels(answer.reason).inc();
+    log.warn('refused', {
+      request_id: facts.requestId(),
+      reason: answer.reason,
+      status: answer.status,
+      method: facts.req.method,
+      path: facts.path.routePath,
+      route: facts.route?.prefix,
+      owner: facts.route?.owner,
+      ...answer.log,
+    });
+    if (res instanceof http.ServerResponse) {
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+    } else if (res.writable) {
+      const head = Object.entries(answer.headers)
+        .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : [`${k}: ${v}`]))
+        .join('\r\n');
+      const body = Buffer.from(answer.body);
+      res.end(`HTTP/1.1 ${answer.status} ${http.STATUS_CODES[answer.status]}\r\n${head}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    }
+  }
+
+  function forwardUrl(facts: RequestFacts, route: Route): string {
+    return cfg.includePrefix ? facts.path.forwardUrl : stripPrefix(facts.path.forwardUrl, route.prefix, cfg.hostRouting);
+  }
+
+  return {
+    request(req, res) {
+      if (req.url === '/_chp_healthz') {
+        res.writeHead(200, { 'Content-Type': 'application/json' });
+        res.end('{"status":"OK"}');
+        return;
+      }
+      const facts = prepare(req, 'web');
+      if (facts instanceof BadPath) {
+        outcome.badRequest.inc();
+        res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
+        res.end(`Bad Request: ${facts.message}`);
+        return;
+      }
+      const answer = guard.request(facts);
+      if (answer) return refuse(facts, answer, res);
+      const route = facts.route;
+      if (!route) {
+        outcome.noRoute.inc();
+        return errors.web(404, req, res);
+      }
+      req.url = forwardUrl(facts, route);
+      factsOf.set(req, facts);
+      const end = metrics.proxyDuration.startTimer();
+      res.on('finish', () => {
+        end();
+        // only successful answers count as activity, as in CHP: a flood of 404s must not keep a server alive
+        if (res.statusCode < 300) route.lastActivity = Date.now();
+      });
+      outcome.forwarded.inc();
+      forwarder.web(req, res, route, (err) => {
+        outcome.upstreamError.inc();
+        metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
+        log.warn('upstream error', { route: route.prefix, target: route.data.target, error: (err as NodeJS.ErrnoException).code ?? err.message });
+        errors.web(503, req, res);
+      });
+    },
+
+    upgrade(req, socket, head) {
+      socket.on('error', (e) => log.debug('client socket error', { error: e.message }));
+      const facts = prepare(req, 'ws');
+      if (facts instanceof BadPath) {
+        outcome.badRequest.inc();
+        return errors.ws(400, req, socket);
+      }
+      const answer = guard.request(facts);
+      if (answer) return refuse(facts, answer, socket);
+      const route = facts.route;
+      if (!route) {
+        outcome.noRoute.inc();
+        return errors.ws(404, req, socket);
+      }
+      req.url = forwardUrl(facts, route);
+      outcome.forwarded.inc();
+      forwarder.ws(req, socket, head, route, (err) => {
+        outcome.upstreamError.inc();
+        metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
+        errors.ws(503, req, socket);
+      });
+      socket.on('data', () => {
+        route.lastActivity = Date.now();
+      });
+    },
+  };
+}

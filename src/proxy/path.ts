@@ -1,0 +1,82 @@
+// Turns a request line into the path routing sees and the URL the upstream gets, once, so both agree.
+
+export interface ResolvedPath {
+  /** Decoded path used for route matching (prefixed with `/<host>` under host routing). */
+  routePath: string;
+  /** Path and query sent upstream: the request's own, with dot segments resolved. */
+  forwardUrl: string;
+}
+
+export class BadPath extends Error {}
+
+// Characters that can make the raw path differ from its normalised, decoded form.
+function needsSlowPath(url: string, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = url.charCodeAt(i);
+    if (c === 37 /* % */ || c === 46 /* . */ || c === 92 /* \ */) return true;
+  }
+  return false;
+}
+
+/** Host header without the port, lower-cased (hostnames are case-insensitive). */
+export function hostOf(host: string | undefined): string {
+  if (!host) return '';
+  const end = host.startsWith('[') ? host.indexOf(']') + 1 : host.indexOf(':');
+  return (end > 0 ? host.slice(0, end) : host).toLowerCase();
+}
+
+export function resolvePath(url: string | undefined, host: string | undefined, hostRouting: boolean): ResolvedPath {
+  if (!url) throw new BadPath('empty request target');
+  let forwardUrl = url;
+  let pathname: string;
+  if (url.charCodeAt(0) !== 47) {
+    // absolute-form (`GET http://host/path`) as sent to proxies; anything else (`*`) has no path to route
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new BadPath('request target is neither a path nor an absolute URL');
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new BadPath('request target is not an http URL');
+    pathname = parsed.pathname;
+    forwardUrl = pathname + parsed.search;
+  } else {
+    const q = url.indexOf('?');
+    const end = q === -1 ? url.length : q;
+    if (needsSlowPath(url, end)) {
+      // WHATWG parsing resolves `.`/`..` (also as %2e) and `\`, as browsers and CHP 5 do; the prefix
+      // keeps `//x` from being read as a host.
+      const parsed = new URL(`http://h${url}`);
+      pathname = parsed.pathname;
+      forwardUrl = pathname + parsed.search;
+    } else {
+      pathname = url.slice(0, end);
+    }
+  }
+  let decoded: string;
+  try {
+    decoded = pathname.indexOf('%') === -1 ? pathname : decodeURIComponent(pathname);
+  } catch {
+    throw new BadPath('malformed percent-encoding in the path');
+  }
+  if (decoded.indexOf('\0') !== -1) throw new BadPath('NUL byte in the path');
+  return { routePath: hostRouting ? `/${hostOf(host)}${decoded}` : decoded, forwardUrl };
+}
+
+/** Drops the route prefix's segments from the forwarded URL (`--no-include-prefix`). */
+export function stripPrefix(forwardUrl: string, prefix: string, hostRouting: boolean): string {
+  let count = prefix === '/' ? 0 : prefix.split('/').length - 1;
+  if (hostRouting) count--;
+  let i = 0;
+  for (; count > 0; count--) {
+    const next = forwardUrl.indexOf('/', i + 1);
+    const q = forwardUrl.indexOf('?');
+    if (next === -1 || (q !== -1 && next > q)) {
+      i = q === -1 ? forwardUrl.length : q;
+      break;
+    }
+    i = next;
+  }
+  const rest = forwardUrl.slice(i);
+  return rest.startsWith('/') ? rest : `/${rest}`;
+}

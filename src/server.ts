@@ -1,0 +1,136 @@
+// Wiring and lifecycle: builds the parts from the config, listens, and stops gracefully.
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import type { Config, Listen, TlsConfig } from './config.js';
+import { log, setLogLevel } from './log.js';
+import { metrics, registry } from './metrics.js';
+import { createApiApp } from './api/app.js';
+import { Forwarder } from './proxy/forward.js';
+import { allowAll, createHandlers, type Guard } from './proxy/handler.js';
+import { RouteTable } from './proxy/route-table.js';
+import { openStore, type StateStore } from './state/store.js';
+import { persistRoutes, restoreRoutes } from './state/route-persistence.js';
+
+export interface Running {
+  cfg: Config;
+  routes: RouteTable;
+  store: StateStore;
+  publicServer: http.Server;
+  apiServer: http.Server;
+  /** Bound addresses (port 0 in the config becomes the real port here). */
+  ports: { public?: number; api?: number; metrics?: number };
+  stop(): Promise<void>;
+}
+
+function tlsOptions(t: TlsConfig): https.ServerOptions {
+  return {
+    key: t.key, cert: t.cert, ca: t.ca, dhparam: t.dhparam,
+    requestCert: t.requestCert, rejectUnauthorized: t.rejectUnauthorized,
+    secureProtocol: t.secureProtocol, ciphers: t.ciphers,
+  };
+}
+
+function createServer(tls: TlsConfig | undefined, handler?: http.RequestListener): http.Server {
+  return tls ? https.createServer(tlsOptions(tls), handler) : http.createServer(handler);
+}
+
+function listen(server: http.Server, where: Listen, flag: string): Promise<number | undefined> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`${flag}: cannot listen on ${where.path ?? `${where.host ?? '*'}:${where.port}`}: ${e.code ?? e.message}`)));
+    const done = () => resolve(where.path ? undefined : (server.address() as AddressInfo).port);
+    if (where.path) server.listen(where.path, done);
+    else server.listen(where.port, where.host, done);
+  });
+}
+
+export async function startServer(cfg: Config, guard: Guard = allowAll): Promise<Running> {
+  setLogLevel(cfg.logLevel);
+  const routes = new RouteTable();
+  const store = openStore(cfg.stateDir);
+  const restored = await restoreRoutes(store, routes);
+  if (cfg.defaultTarget && !routes.get('/')) routes.add('/', { target: cfg.defaultTarget });
+  const persistence = cfg.stateDir ? persistRoutes(store, routes) : undefined;
+  metrics.routes.set(routes.size);
+  routes.onChange(() => metrics.routes.set(routes.size));
+
+  const forwarder = new Forwarder(cfg);
+  const handlers = createHandlers(cfg, routes, forwarder, guard);
+  const publicServer = createServer(cfg.ssl, handlers.request);
+  publicServer.on('upgrade', handlers.upgrade);
+  publicServer.keepAliveTimeout = cfg.keepAliveTimeout;
+  publicServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // malformed requests get a status line, never a crash; HPE_HEADER_OVERFLOW is the oversized-header case
+    if (!socket.writable) return socket.destroy();
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status]}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  let listening = false;
+  const api = createApiApp({
+    cfg,
+    routes,
+    readiness: () => ({ ready: listening, checks: { routes: routes.size, state: store.description } }),
+  });
+  const apiServer = createServer(cfg.apiSsl, api);
+
+  const metricsServer = cfg.metricsListen
+    ? http.createServer((req, res) => {
+      if (req.url !== '/metrics') {
+        res.writeHead(404);
+        res.end('Not Found');
+        return;
+      }
+      registry.metrics().then((text) => {
+        res.writeHead(200, { 'Content-Type': registry.contentType });
+        res.end(text);
+      }, () => {
+        res.writeHead(500);
+        res.end();
+      });
+    })
+    : undefined;
+
+  let redirectServer: http.Server | undefined;
+  const ports: Running['ports'] = {};
+  ports.public = await listen(publicServer, cfg.listen, '--port');
+  ports.api = await listen(apiServer, cfg.apiListen, '--api-port');
+  if (metricsServer) ports.metrics = await listen(metricsServer, cfg.metricsListen!, '--metrics-port');
+  if (cfg.redirectPort !== undefined) {
+    const to = cfg.redirectTo ?? ports.public;
+    redirectServer = http.createServer((req, res) => {
+      const host = (req.headers.host ?? 'localhost').replace(/:\d+$/, '');
+      res.writeHead(301, { Location: `https://${host}${to === 443 ? '' : `:${to}`}${req.url}` });
+      res.end();
+    });
+    await listen(redirectServer, { host: cfg.listen.host, port: cfg.redirectPort }, '--redirect-port');
+  }
+  if (cfg.pidFile) writeFileSync(cfg.pidFile, String(process.pid));
+  listening = true;
+  log.info('hub-guard listening', {
+    public: `${cfg.ssl ? 'https' : 'http'}://${cfg.listen.path ?? `${cfg.listen.host ?? '*'}:${ports.public}`}`,
+    api: cfg.apiListen.path ?? `${cfg.apiListen.host}:${ports.api}`,
+    metrics: metricsServer ? (cfg.metricsListen!.path ?? `${cfg.metricsListen!.host ?? '*'}:${ports.metrics}`) : undefined,
+    routes_restored: restored,
+    state: store.description,
+  });
+  if (!cfg.authToken) log.warn('REST API is not authenticated: set CONFIGPROXY_AUTH_TOKEN');
+
+  const stop = async () => {
+    listening = false;
+    persistence?.stop();
+    const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+      s.close(() => resolve());
+      s.closeIdleConnections();
+    })));
+    forwarder.close();
+    await persistence?.flush();
+    await store.close();
+    if (cfg.pidFile) {
+      try { unlinkSync(cfg.pidFile); } catch { /* already gone */ }
+    }
+  };
+  return { cfg, routes, store, publicServer, apiServer, ports, stop };
+}
