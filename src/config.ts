@@ -4,7 +4,7 @@ import type { Level } from './log.js';
 
 export class ConfigError extends Error {}
 
-type Kind = 'string' | 'int' | 'bool' | 'list';
+type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 interface FlagSpec { name: string; kind: Kind; help: string; arg?: string; negatable?: boolean }
 
 // `negatable` flags are on by default and switched off with --no-<name>, as in CHP.
@@ -45,6 +45,31 @@ export const FLAGS: FlagSpec[] = [
   { name: 'proxy-timeout', kind: 'int', arg: 'ms', help: 'answer 503 when an upstream sends no response this long' },
   { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', help: 'keep idle client connections open this long (default 5000)' },
   { name: 'state-dir', kind: 'string', arg: 'dir', help: 'keep routes and guard state in this directory across restarts' },
+  // identity (the hub's login cookie checked against the hub DB, hub-guard's session, an IdP JWT)
+  { name: 'hub-db', kind: 'string', arg: 'url', help: "the hub's db_url: sqlite:///path (read-only), postgresql://…, mysql://…" },
+  { name: 'cookie-secret-file', kind: 'string', arg: 'file', help: "the hub's cookie secret (default jupyterhub_cookie_secret; JPY_COOKIE_SECRET wins)" },
+  { name: 'cookie-max-age-days', kind: 'number', arg: 'days', help: "the hub's cookie_max_age_days (default 14)" },
+  { name: 'session-ttl', kind: 'int', arg: 's', help: "lifetime of hub-guard's session cookie in seconds (default 3600)" },
+  { name: 'identity-header', kind: 'string', arg: 'name', help: "header carrying a trusted identity provider's JWT (e.g. X-Goog-IAP-JWT-Assertion, Authorization)" },
+  { name: 'jwks-url', kind: 'string', arg: 'url', help: "the identity provider's JWKS URL" },
+  { name: 'jwks-file', kind: 'string', arg: 'file', help: "the identity provider's JWKS as a file" },
+  { name: 'jwt-issuer', kind: 'string', arg: 'iss', help: 'required issuer of identity-provider JWTs' },
+  { name: 'jwt-audience', kind: 'string', arg: 'aud', help: 'required audience of identity-provider JWTs' },
+  { name: 'username-claim', kind: 'string', arg: 'claim', help: 'JWT claim holding the user name (default email; lower-cased, e-mail domain dropped)' },
+  { name: 'admin-access', kind: 'bool', negatable: true, help: "let hub admins and roles granting access:servers open others' servers (--no-admin-access forbids)" },
+  // DB watchdog and maintenance
+  { name: 'db-check-interval', kind: 'number', arg: 's', help: 'seconds between hub DB checks (default 5)' },
+  { name: 'db-timeout', kind: 'int', arg: 'ms', help: 'timeout of each hub DB query (default 3000)' },
+  { name: 'db-unreachable-checks', kind: 'int', arg: 'n', help: 'failed checks in a row before an unreachable DB is critical (default 3)' },
+  { name: 'max-user-drop', kind: 'number', arg: 'fraction', help: 'critical when users fall below (1 - this) x the high-water mark (default 0.2)' },
+  { name: 'max-id-changes', kind: 'int', arg: 'n', help: 'known users whose id may change before it is critical (default 0)' },
+  { name: 'auto-recover', kind: 'bool', help: 'clear automatic maintenance after healthy checks instead of waiting for an operator' },
+  { name: 'auto-recover-checks', kind: 'int', arg: 'n', help: 'healthy checks in a row before --auto-recover clears (default 3)' },
+  { name: 'maintenance-page', kind: 'string', arg: 'file', help: 'HTML template with {{reason}}, {{since}}, {{contact}}, {{request_id}}' },
+  { name: 'maintenance-contact', kind: 'string', arg: 'text', help: 'who users should contact, shown on the pages' },
+  { name: 'maintenance-allow-running-servers', kind: 'bool', help: 'during maintenance, identified users still reach their own running server' },
+  { name: 'operator-cidr', kind: 'list', arg: 'cidr', help: 'network whose requests pass maintenance (repeatable)' },
+  { name: 'operator-token', kind: 'string', arg: 'token', help: 'operator token (prefer env HUB_GUARD_OPERATOR_TOKEN; default CONFIGPROXY_AUTH_TOKEN)' },
 ];
 
 function tlsFlags(prefix: string, what: string): FlagSpec[] {
@@ -93,6 +118,24 @@ export interface Config {
   keepAliveTimeout: number;
   authToken?: string;
   stateDir?: string;
+  hubDb?: string;
+  cookieSecretFile: string;
+  cookieSecretHex?: string;
+  cookieMaxAgeDays: number;
+  sessionTtlSec: number;
+  idp?: { header: string; jwksUrl?: string; jwksFile?: string; issuer?: string; audience?: string; usernameClaim: string };
+  adminAccess: boolean;
+  dbCheckIntervalMs: number;
+  dbTimeoutMs: number;
+  dbUnreachableChecks: number;
+  maxUserDrop: number;
+  maxIdChanges: number;
+  autoRecoverChecks?: number;
+  maintenancePage?: string;
+  maintenanceContact?: string;
+  allowRunningServers: boolean;
+  operatorCidrs: string[];
+  operatorToken?: string;
 }
 
 type Raw = Map<string, string | boolean | string[]>;
@@ -139,6 +182,33 @@ function int(raw: Raw, name: string, min: number, max: number): number | undefin
     throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
   }
   return Number(v);
+}
+
+function num(raw: Raw, name: string, min: number, max: number): number | undefined {
+  const v = str(raw, name);
+  if (v === undefined) return undefined;
+  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) {
+    throw new ConfigError(`--${name} must be a number from ${min} to ${max}, got '${v}'`);
+  }
+  return Number(v);
+}
+
+function idp(raw: Raw): Config['idp'] {
+  const header = str(raw, 'identity-header');
+  const related = ['jwks-url', 'jwks-file', 'jwt-issuer', 'jwt-audience', 'username-claim'].filter((n) => raw.has(n));
+  if (!header) {
+    if (related.length) throw new ConfigError(`--${related[0]} needs --identity-header`);
+    return undefined;
+  }
+  if (!raw.has('jwks-url') && !raw.has('jwks-file')) throw new ConfigError('--identity-header needs --jwks-url or --jwks-file');
+  return {
+    header,
+    jwksUrl: httpUrl(raw, 'jwks-url'),
+    jwksFile: str(raw, 'jwks-file'),
+    issuer: str(raw, 'jwt-issuer'),
+    audience: str(raw, 'jwt-audience'),
+    usernameClaim: str(raw, 'username-claim') ?? 'email',
+  };
 }
 
 function httpUrl(raw: Raw, name: string): string | undefined {
@@ -241,6 +311,24 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     keepAliveTimeout: int(raw, 'keep-alive-timeout', 1, 2 ** 31 - 1) ?? 5000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
     stateDir: str(raw, 'state-dir'),
+    hubDb: str(raw, 'hub-db'),
+    cookieSecretFile: str(raw, 'cookie-secret-file') ?? 'jupyterhub_cookie_secret',
+    cookieSecretHex: env.JPY_COOKIE_SECRET || undefined,
+    cookieMaxAgeDays: num(raw, 'cookie-max-age-days', 0, 3650) ?? 14,
+    sessionTtlSec: int(raw, 'session-ttl', 60, 30 * 86400) ?? 3600,
+    idp: idp(raw),
+    adminAccess: bool(raw, 'admin-access', true),
+    dbCheckIntervalMs: Math.round((num(raw, 'db-check-interval', 0.1, 3600) ?? 5) * 1000),
+    dbTimeoutMs: int(raw, 'db-timeout', 10, 600_000) ?? 3000,
+    dbUnreachableChecks: int(raw, 'db-unreachable-checks', 1, 1000) ?? 3,
+    maxUserDrop: num(raw, 'max-user-drop', 0, 1) ?? 0.2,
+    maxIdChanges: int(raw, 'max-id-changes', 0, 1_000_000) ?? 0,
+    autoRecoverChecks: bool(raw, 'auto-recover') ? (int(raw, 'auto-recover-checks', 1, 1000) ?? 3) : undefined,
+    maintenancePage: str(raw, 'maintenance-page'),
+    maintenanceContact: str(raw, 'maintenance-contact'),
+    allowRunningServers: bool(raw, 'maintenance-allow-running-servers'),
+    operatorCidrs: (raw.get('operator-cidr') as string[] | undefined) ?? [],
+    operatorToken: str(raw, 'operator-token') ?? (env.HUB_GUARD_OPERATOR_TOKEN || undefined),
   };
 }
 

@@ -12,6 +12,13 @@ export const metrics = {
   upstreamErrors: new Counter({ name: 'hub_guard_upstream_errors_total', help: 'Upstream connection failures', labelNames: ['code'] as const, registers }),
   routes: new Gauge({ name: 'hub_guard_routes', help: 'Routes in the routing table', registers }),
   apiRequests: new Counter({ name: 'hub_guard_api_requests_total', help: 'REST API requests by method and status', labelNames: ['method', 'status'] as const, registers }),
+  maintenance: new Gauge({ name: 'hub_guard_maintenance', help: '1 while maintenance is on, by mode', labelNames: ['mode'] as const, registers }),
+  dbHealthy: new Gauge({ name: 'hub_guard_db_healthy', help: '1 when the last hub DB check found nothing critical', registers }),
+  dbCheckSeconds: new Histogram({ name: 'hub_guard_db_check_seconds', help: 'Duration of hub DB checks', buckets: [0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers }),
+  dbFindings: new Gauge({ name: 'hub_guard_db_findings', help: 'Findings of the last hub DB check', labelNames: ['check', 'severity'] as const, registers }),
+  hubUsers: new Gauge({ name: 'hub_guard_hub_users', help: 'Users in the hub DB at the last check', registers }),
+  stateStoreUp: new Gauge({ name: 'hub_guard_state_store_up', help: '1 while the shared state store answers', registers }),
+  identityProblems: new Counter({ name: 'hub_guard_identity_problems_total', help: 'Hub cookies whose cookie_id is empty, malformed, shared or unknown', labelNames: ['problem'] as const, registers }),
   proxyDuration: new Histogram({
     name: 'hub_guard_proxy_duration_seconds',
     help: 'Time from request to the end of the response, for forwarded requests',

@@ -8,15 +8,32 @@ import { log, setLogLevel } from './log.js';
 import { metrics, registry } from './metrics.js';
 import { createApiApp } from './api/app.js';
 import { Forwarder } from './proxy/forward.js';
-import { allowAll, createHandlers, type Guard } from './proxy/handler.js';
+import { createHandlers } from './proxy/handler.js';
 import { RouteTable } from './proxy/route-table.js';
+import { TargetConflicts } from './proxy/target-conflicts.js';
 import { openStore, type StateStore } from './state/store.js';
 import { persistRoutes, restoreRoutes } from './state/route-persistence.js';
+import { Maintenance } from './state/maintenance.js';
+import { operatorApi } from './api/operator.js';
+import { ConfigError } from './config.js';
+import { openHubDb } from './hubdb/open.js';
+import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
+import { Watchdog } from './hubdb/watchdog.js';
+import { UsersIndex } from './identity/users-index.js';
+import { loadCookieSecret } from './identity/secret.js';
+import { Sessions } from './identity/sessions.js';
+import { Assertions } from './identity/assertions.js';
+import { IdpVerifier } from './identity/idp.js';
+import { loadMaintenanceTemplate } from './pages/index.js';
+import { createGuard } from './policy/guard.js';
+import { parseCidrs } from './policy/operator.js';
 
 export interface Running {
   cfg: Config;
   routes: RouteTable;
   store: StateStore;
+  maintenance: Maintenance;
+  watchdog?: Watchdog;
   publicServer: http.Server;
   apiServer: http.Server;
   /** Bound addresses (port 0 in the config becomes the real port here). */
@@ -45,7 +62,17 @@ function listen(server: http.Server, where: Listen, flag: string): Promise<numbe
   });
 }
 
-export async function startServer(cfg: Config, guard: Guard = allowAll): Promise<Running> {
+/** Turns a bad value found while building the parts into a start-up error naming its flag. */
+function configured<T>(flag: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new ConfigError(msg.includes('--') || msg.includes('JPY_') ? msg : `${flag}: ${msg}`);
+  }
+}
+
+export async function startServer(cfg: Config): Promise<Running> {
   setLogLevel(cfg.logLevel);
   const routes = new RouteTable();
   const store = openStore(cfg.stateDir);
@@ -54,6 +81,43 @@ export async function startServer(cfg: Config, guard: Guard = allowAll): Promise
   const persistence = cfg.stateDir ? persistRoutes(store, routes) : undefined;
   metrics.routes.set(routes.size);
   routes.onChange(() => metrics.routes.set(routes.size));
+
+  const maintenance = new Maintenance(store);
+  await maintenance.load();
+  const users = new UsersIndex();
+  const conflicts = new TargetConflicts(routes);
+  const db = cfg.hubDb ? configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs })) : undefined;
+  const secret = cfg.hubDb
+    ? configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }))
+    : undefined;
+  const idp = cfg.idp ? configured('--identity-header', () => new IdpVerifier(cfg.idp!)) : undefined;
+  const template = cfg.maintenancePage ? configured('--maintenance-page', () => loadMaintenanceTemplate(cfg.maintenancePage!)) : undefined;
+  for (const warning of template?.warnings ?? []) log.warn('maintenance page template', { warning });
+  const operatorCidrs = cfg.operatorCidrs.length ? configured('--operator-cidr', () => parseCidrs(cfg.operatorCidrs)) : undefined;
+  const operatorTokens = () => [cfg.operatorToken ?? cfg.authToken].filter((t): t is string => !!t);
+  const watchdog = db
+    ? new Watchdog({
+      db, store, maintenance, users,
+      intervalMs: cfg.dbCheckIntervalMs,
+      unreachableChecks: cfg.dbUnreachableChecks,
+      checks: { ...DEFAULT_CHECK_OPTIONS, maxUserDrop: cfg.maxUserDrop, maxIdChanges: cfg.maxIdChanges },
+      autoRecoverChecks: cfg.autoRecoverChecks,
+    })
+    : undefined;
+  const guardKeys = await Assertions.open(store);
+  const guard = createGuard({
+    users, secret, maxAgeDays: cfg.cookieMaxAgeDays, idp,
+    sessions: secret || idp ? await Sessions.open(store, cfg.sessionTtlSec) : undefined,
+    assertions: guardKeys,
+    maintenance, conflicts,
+    adminAccess: cfg.adminAccess,
+    allowRunningServers: cfg.allowRunningServers,
+    operatorTokens: operatorTokens(),
+    operatorCidrs, template,
+    contact: cfg.maintenanceContact,
+    report: (problem) => watchdog?.report(problem),
+    match: (path) => routes.match(path),
+  });
 
   const forwarder = new Forwarder(cfg);
   const handlers = createHandlers(cfg, routes, forwarder, guard);
@@ -71,7 +135,24 @@ export async function startServer(cfg: Config, guard: Guard = allowAll): Promise
   const api = createApiApp({
     cfg,
     routes,
-    readiness: () => ({ ready: listening, checks: { routes: routes.size, state: store.description } }),
+    readiness: () => ({
+      // ready while serving, maintenance included: a failing probe would swap the maintenance page for an error
+      ready: listening && watchdog?.state !== 'starting',
+      checks: {
+        routes: routes.size,
+        state: store.description,
+        db: watchdog ? watchdog.state : 'not configured',
+        findings: watchdog ? watchdog.current().map((f) => `${f.severity}:${f.check}`) : [],
+        maintenance: maintenance.current ? maintenance.current.mode : 'off',
+      },
+    }),
+    routeHooks: watchdog && { holdDelete: () => watchdog.holdDelete([...routes.all()].filter((r) => r.owner !== undefined).length) },
+    extend: (app) => {
+      app.get('/.well-known/jwks.json', (_req, res) => {
+        res.json(guardKeys.jwks());
+      });
+      app.use('/api/guard', operatorApi({ maintenance, watchdog, routes, conflicts, tokens: operatorTokens }));
+    },
   });
   const apiServer = createServer(cfg.apiSsl, api);
 
@@ -107,6 +188,7 @@ export async function startServer(cfg: Config, guard: Guard = allowAll): Promise
     await listen(redirectServer, { host: cfg.listen.host, port: cfg.redirectPort }, '--redirect-port');
   }
   if (cfg.pidFile) writeFileSync(cfg.pidFile, String(process.pid));
+  await watchdog?.start();
   listening = true;
   log.info('hub-guard listening', {
     public: `${cfg.ssl ? 'https' : 'http'}://${cfg.listen.path ?? `${cfg.listen.host ?? '*'}:${ports.public}`}`,
@@ -119,6 +201,7 @@ export async function startServer(cfg: Config, guard: Guard = allowAll): Promise
 
   const stop = async () => {
     listening = false;
+    watchdog?.stop();
     persistence?.stop();
     const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
     await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
@@ -126,11 +209,12 @@ export async function startServer(cfg: Config, guard: Guard = allowAll): Promise
       s.closeIdleConnections();
     })));
     forwarder.close();
+    await db?.close();
     await persistence?.flush();
     await store.close();
     if (cfg.pidFile) {
       try { unlinkSync(cfg.pidFile); } catch { /* already gone */ }
     }
   };
-  return { cfg, routes, store, publicServer, apiServer, ports, stop };
+  return { cfg, routes, store, maintenance, watchdog, publicServer, apiServer, ports, stop };
 }

@@ -37,7 +37,7 @@ function readBody(req: Request): Promise<string> {
 
 export interface RouteHooks {
   /** Lets the guard hold back a deletion (a hub on a wiped DB deletes every user route); true = keep the route. */
-  holdDelete?(route: Route): boolean;
+  holdDelete?(route: Route): Promise<boolean>;
 }
 
 export function chpRoutes(routes: RouteTable, hostRouting: boolean, hooks: RouteHooks = {}): Router {
@@ -93,7 +93,7 @@ export function chpRoutes(routes: RouteTable, hostRouting: boolean, hooks: Route
       case 'DELETE': {
         const route = routes.get(isRoot ? '/' : path);
         if (!route) return send(res, 404);
-        if (hooks.holdDelete?.(route)) {
+        if (route.owner !== undefined && hooks.holdDelete && (await hooks.holdDelete(route))) {
           // answer as if deleted: the hub must not retry, and the route keeps serving its user
           log.warn('route deletion held back', { route: route.prefix, owner: route.owner });
           return send(res, 204);

@@ -3,8 +3,10 @@ import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { log } from '../log.js';
+import { renderPage } from '../pages/index.js';
 
 export interface ErrorPageSource {
   errorTarget?: string;
@@ -32,7 +34,7 @@ export class ErrorPages {
       res.end(page);
       return;
     }
-    plain(code, res);
+    builtin(code, req, res);
   }
 
   /** Websocket refusals are a bare status line; there is no page to show. */
@@ -61,7 +63,7 @@ export class ErrorPages {
     upstream.setTimeout(10_000, () => upstream.destroy(new Error('timed out')));
     upstream.on('error', (e) => {
       log.warn('error page request failed', { code, error: e.message });
-      if (!res.headersSent) plain(code, res);
+      if (!res.headersSent) builtin(code, req, res);
       else res.destroy();
     });
   }
@@ -84,7 +86,8 @@ function readOrNull(file: string): Buffer | null {
   }
 }
 
-function plain(code: number, res: http.ServerResponse): void {
-  res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8' });
-  res.end(http.STATUS_CODES[code] ?? 'Error');
+function builtin(code: number, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const page = renderPage({ kind: 'error', status: code, reason: `proxy-${code}`, requestId: randomUUID() }, req.headers.accept, req.url ?? '/');
+  res.writeHead(page.status, page.headers);
+  res.end(page.body);
 }

@@ -31,8 +31,11 @@ export interface RequestFacts {
 
 /** Where identity, policy and maintenance plug into the request path. */
 export interface Guard {
-  /** An Answer refuses the request; undefined forwards it (the guard may have rewritten headers). */
-  request(facts: RequestFacts): Answer | undefined;
+  /**
+   * An Answer refuses the request; undefined forwards it (the guard may have rewritten headers).
+   * A promise only when something must be computed once (a JWT seen for the first time, a session to mint).
+   */
+  request(facts: RequestFacts): Answer | undefined | Promise<Answer | undefined>;
   /** Sees upstream response headers before the client does; an Answer replaces the response. */
   response?(facts: RequestFacts, upstream: http.IncomingMessage): Answer | undefined;
 }
@@ -123,28 +126,9 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
         res.end(`Bad Request: ${facts.message}`);
         return;
       }
-      const answer = guard.request(facts);
-      if (answer) return refuse(facts, answer, res);
-      const route = facts.route;
-      if (!route) {
-        outcome.noRoute.inc();
-        return errors.web(404, req, res);
-      }
-      req.url = forwardUrl(facts, route);
-      factsOf.set(req, facts);
-      const end = metrics.proxyDuration.startTimer();
-      res.on('finish', () => {
-        end();
-        // only successful answers count as activity, as in CHP: a flood of 404s must not keep a server alive
-        if (res.statusCode < 300) route.lastActivity = Date.now();
-      });
-      outcome.forwarded.inc();
-      forwarder.web(req, res, route, (err) => {
-        outcome.upstreamError.inc();
-        metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
-        log.warn('upstream error', { route: route.prefix, target: route.data.target, error: (err as NodeJS.ErrnoException).code ?? err.message });
-        errors.web(503, req, res);
-      });
+      const verdict = guard.request(facts);
+      if (verdict instanceof Promise) verdict.then((a) => forwardWeb(facts, a, res), (e) => failed(e, res));
+      else forwardWeb(facts, verdict, res);
     },
 
     upgrade(req, socket, head) {
@@ -154,23 +138,64 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
         outcome.badRequest.inc();
         return errors.ws(400, req, socket);
       }
-      const answer = guard.request(facts);
-      if (answer) return refuse(facts, answer, socket);
-      const route = facts.route;
-      if (!route) {
-        outcome.noRoute.inc();
-        return errors.ws(404, req, socket);
-      }
-      req.url = forwardUrl(facts, route);
-      outcome.forwarded.inc();
-      forwarder.ws(req, socket, head, route, (err) => {
-        outcome.upstreamError.inc();
-        metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
-        errors.ws(503, req, socket);
-      });
-      socket.on('data', () => {
-        route.lastActivity = Date.now();
-      });
+      const verdict = guard.request(facts);
+      if (verdict instanceof Promise) verdict.then((a) => forwardWs(facts, a, socket, head), (e) => failed(e, socket));
+      else forwardWs(facts, verdict, socket, head);
     },
   };
+
+  function failed(e: unknown, res: http.ServerResponse | Duplex): void {
+    log.error('guard failed', { error: String(e) });
+    if (res instanceof http.ServerResponse) {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    } else {
+      res.destroy();
+    }
+  }
+
+  function forwardWeb(facts: RequestFacts, answer: Answer | undefined, res: http.ServerResponse): void {
+    const req = facts.req;
+    if (answer) return refuse(facts, answer, res);
+    const route = facts.route;
+    if (!route) {
+      outcome.noRoute.inc();
+      return errors.web(404, req, res);
+    }
+    req.url = forwardUrl(facts, route);
+    factsOf.set(req, facts);
+    const end = metrics.proxyDuration.startTimer();
+    res.on('finish', () => {
+      end();
+      // only successful answers count as activity, as in CHP: a flood of 404s must not keep a server alive
+      if (res.statusCode < 300) route.lastActivity = Date.now();
+    });
+    outcome.forwarded.inc();
+    forwarder.web(req, res, route, (err) => {
+      outcome.upstreamError.inc();
+      metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
+      log.warn('upstream error', { route: route.prefix, target: route.data.target, error: (err as NodeJS.ErrnoException).code ?? err.message });
+      errors.web(503, req, res);
+    });
+  }
+
+  function forwardWs(facts: RequestFacts, answer: Answer | undefined, socket: Duplex, head: Buffer): void {
+    const req = facts.req;
+    if (answer) return refuse(facts, answer, socket);
+    const route = facts.route;
+    if (!route) {
+      outcome.noRoute.inc();
+      return errors.ws(404, req, socket);
+    }
+    req.url = forwardUrl(facts, route);
+    outcome.forwarded.inc();
+    forwarder.ws(req, socket, head, route, (err) => {
+      outcome.upstreamError.inc();
+      metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
+      errors.ws(503, req, socket);
+    });
+    socket.on('data', () => {
+      route.lastActivity = Date.now();
+    });
+  }
 }

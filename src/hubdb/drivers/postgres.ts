@@ -1,0 +1,110 @@
+import pg from 'pg';
+import { toHubDbError } from '../errors.js';
+import { readSnapshot, type Row, type SqlSession } from '../read.js';
+import type { HubSnapshot } from '../snapshot.js';
+import type { ServerTarget } from '../url.js';
+import type { Driver } from './driver.js';
+import { readTlsFile } from './tls.js';
+
+const TIMESTAMP_OIDS = new Set([1114 /* timestamp */, 1184 /* timestamptz */]);
+
+// Timestamps stay text: node-postgres would read the hub's naive UTC values as local time.
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    TIMESTAMP_OIDS.has(oid) ? (v: string) => v : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
+// libpq's sslmode: 'allow' and 'prefer' fall back to plain text there; node-postgres cannot, so they mean no TLS.
+function sslConfig(t: ServerTarget, description: string): pg.PoolConfig['ssl'] {
+  const mode = t.options.sslmode ?? 'prefer';
+  if (mode === 'disable' || mode === 'allow' || mode === 'prefer') return false;
+  const ca = readTlsFile(t.options.sslrootcert, 'sslrootcert', description);
+  const cert = readTlsFile(t.options.sslcert, 'sslcert', description);
+  const key = readTlsFile(t.options.sslkey, 'sslkey', description);
+  // As in libpq, 'require' with a root certificate verifies the chain like 'verify-ca'.
+  const verifyChain = mode === 'verify-full' || mode === 'verify-ca' || (mode === 'require' && ca !== undefined);
+  return {
+    ca, cert, key,
+    rejectUnauthorized: verifyChain,
+    ...(mode === 'verify-full' ? {} : { checkServerIdentity: () => undefined }),
+  };
+}
+
+function session(client: pg.PoolClient): SqlSession {
+  const rows = async (sql: string, values?: unknown[]) => (await client.query(sql, values)).rows as Row[];
+  return {
+    rows: (sql) => rows(sql),
+    quote: (name) => `"${name.replace(/"/g, '""')}"`,
+    tables: async () =>
+      (await rows(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = current_schema()`)).map((r) => String(r.name)),
+    columns: async (table) =>
+      (await rows(
+        `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = $1`,
+        [table],
+      )).map((r) => String(r.name)),
+    async cookieIdConstraint() {
+      // A unique index counts only on cookie_id alone and without a WHERE clause (UNIQUE constraints are such indexes).
+      const [r] = await rows(`
+        SELECT a.attnotnull AS not_null,
+               EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                       WHERE i.indrelid = c.oid AND i.indisunique AND i.indnatts = 1 AND i.indpred IS NULL
+                         AND i.indkey[0] = a.attnum) AS is_unique
+        FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attname = 'cookie_id' AND NOT a.attisdropped
+        WHERE c.relname = 'users' AND n.nspname = current_schema()`);
+      return { notNull: r?.not_null === true, unique: r?.is_unique === true };
+    },
+  };
+}
+
+export function openPostgres(t: ServerTarget, timeoutMs: number, description: string): Driver {
+  const pool = new pg.Pool({
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    password: t.password,
+    database: t.database,
+    application_name: t.options.application_name ?? 'hub-guard',
+    ssl: sslConfig(t, description),
+    max: 1,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+    lock_timeout: timeoutMs,
+    idle_in_transaction_session_timeout: timeoutMs,
+    // Belt and braces: even a bug here cannot write to the hub's database.
+    options: '-c default_transaction_read_only=on',
+    keepAlive: true,
+    idleTimeoutMillis: 60_000,
+    allowExitOnIdle: true,
+    types,
+  });
+  // An idle connection dropped by the server emits 'error' on the pool; unhandled, that would crash the process.
+  // The next read reconnects or reports the problem.
+  pool.on('error', () => {});
+
+  async function read(): Promise<HubSnapshot> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw toHubDbError(err, description);
+    }
+    let failure: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+      const snapshot = await readSnapshot(session(client), Date.now());
+      await client.query('COMMIT');
+      return snapshot;
+    } catch (err) {
+      failure = err instanceof Error ? err : new Error(String(err));
+      throw toHubDbError(err, description);
+    } finally {
+      // After an error the connection's state is unknown (maybe mid-query): throw it away rather than reuse it.
+      client.release(failure);
+    }
+  }
+
+  return { read, close: () => pool.end() };
+}

@@ -1,0 +1,58 @@
+import type { HubDbEngine } from './url.js';
+
+export interface HubUser {
+  id: number;
+  name: string;
+  admin: boolean;
+  /** The value the hub's login cookie carries; null when the row holds NULL or the column is missing. */
+  cookieId: string | null;
+  /** ISO 8601 UTC (the hub stores naive UTC), or the raw text when the DB holds something else. */
+  created: string | null;
+}
+
+/**
+ * Who else's servers a user may open, from the `access:servers` scopes of the roles the user holds directly
+ * or through groups. A user's own servers are always allowed and are not listed here.
+ */
+export interface AccessGrant {
+  all: boolean;
+  users: string[];
+  groups: string[];
+  /** 'owner/name'; the default server is 'owner/'. */
+  servers: string[];
+}
+
+export interface HubSnapshot {
+  /** ms epoch */
+  takenAt: number;
+  /** JupyterHub tables present */
+  tables: string[];
+  /** null when the table is missing or empty */
+  alembicVersion: string | null;
+  /** ordered by id */
+  users: HubUser[];
+  /** null when unknown (no users table) */
+  cookieIdConstraint: { notNull: boolean; unique: boolean } | null;
+  /** user name → grants (admins via the admin role or users.admin); only users with any grant */
+  access: Record<string, AccessGrant>;
+  /** user name → group names; only users in any group */
+  groups: Record<string, string[]>;
+  apiTokens: number;
+  /** sqlite PRAGMA quick_check result: 'ok' or the problems found */
+  integrity?: string;
+}
+
+export interface HubDb {
+  /**
+   * Reads the whole snapshot in one read-only transaction. Rejects with an Error whose `code` is
+   * 'ENOENT' when a sqlite file does not exist (yet), 'ETIMEDOUT' when the database did not answer in time,
+   * or the driver's code otherwise. Concurrent calls share one read.
+   */
+  read(): Promise<HubSnapshot>;
+  close(): Promise<void>;
+  /** For logs: engine and location, never the password. */
+  readonly description: string;
+  readonly engine: HubDbEngine;
+  /** The sqlite file (absolute) to watch for replacement, or null for a database server. */
+  readonly file: string | null;
+}

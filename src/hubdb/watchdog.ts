@@ -1,0 +1,238 @@
+// Reads the hub DB in the background (every few seconds, and at once when a sqlite file is replaced), turns each read
+// into findings, feeds the identity index, and latches maintenance on anything critical.
+import { watch, statSync, type FSWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
+import type { UsersIndex } from '../identity/users-index.js';
+import { log } from '../log.js';
+import { metrics } from '../metrics.js';
+import type { Maintenance } from '../state/maintenance.js';
+import type { StateStore } from '../state/store.js';
+import { checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
+import type { HubDb } from './snapshot.js';
+
+export type DbState = 'starting' | 'waiting' | 'healthy' | 'unhealthy' | 'unreachable';
+
+export interface WatchdogOptions {
+  db: HubDb;
+  store: StateStore;
+  maintenance: Maintenance;
+  users: UsersIndex;
+  intervalMs: number;
+  unreachableChecks: number;
+  checks: CheckOptions;
+  /** Healthy checks in a row that clear automatic maintenance; undefined = only an operator clears it. */
+  autoRecoverChecks?: number;
+  /** Unknown-cookie_id sightings per minute that count as a burst (a rebuilt users table looks like this). */
+  unknownCookieBurst?: number;
+  /** Share of the user routes the hub may delete within a minute before further deletions are held back. */
+  massDeleteShare?: number;
+}
+
+const MINUTE = 60_000;
+
+export class Watchdog {
+  state: DbState = 'starting';
+  findings: Finding[] = [];
+  baseline: Baseline | null = null;
+  lastCheck?: { at: number; ms: number; error?: string };
+  private failures = 0;
+  private healthyStreak = 0;
+  private timer?: NodeJS.Timeout;
+  private watcher?: FSWatcher;
+  private fileId?: { ino: number; size: number };
+  private running?: Promise<void>;
+  private stopped = false;
+  /** Findings raised from live traffic (requests, API calls) rather than a DB read; kept for a while. */
+  private live = new Map<string, { finding: Finding; at: number }>();
+  private unknownCookies: number[] = [];
+  private deletions: number[] = [];
+  private lastMissRefresh = 0;
+
+  constructor(private readonly o: WatchdogOptions) {}
+
+  async start(): Promise<void> {
+    this.baseline = (await this.o.store.load<Baseline>('baseline')) ?? null;
+    await this.checkNow();
+    this.watchFile();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.watcher?.close();
+  }
+
+  /** One check at a time; callers arriving meanwhile share it. */
+  checkNow(): Promise<void> {
+    this.running ??= this.check().finally(() => {
+      this.running = undefined;
+      this.schedule();
+    });
+    return this.running;
+  }
+
+  /** An unknown cookie_id may be a user created since the last read: refresh, at most every 2 s. */
+  refreshOnMiss(): void {
+    const now = Date.now();
+    if (now - this.lastMissRefresh < 2000) return;
+    this.lastMissRefresh = now;
+    void this.checkNow();
+  }
+
+  /** Problems the guard saw on requests; critical ones latch maintenance like a DB finding. */
+  report(problem: string): void {
+    const now = Date.now();
+    if (problem === 'cookie-id-unknown') {
+      this.refreshOnMiss();
+      this.unknownCookies = this.unknownCookies.filter((t) => now - t < MINUTE);
+      this.unknownCookies.push(now);
+      if (this.unknownCookies.length < (this.o.unknownCookieBurst ?? 20)) return;
+      this.raise({ check: 'cookie-id-unknown-burst', severity: 'critical', message: `${this.unknownCookies.length} login cookies in the last minute carried a cookie_id no user has: the users table may have been rebuilt or replaced.` });
+      return;
+    }
+    this.raise({ check: `request-${problem}`, severity: 'critical', message: messages[problem] ?? `A request showed ${problem}.` });
+  }
+
+  /**
+   * Asked before the hub deletes a user route. A hub started on an empty DB deletes every user route it no longer
+   * knows; such deletions are held back (the route keeps working) and raise a critical finding.
+   */
+  async holdDelete(userRoutes: number): Promise<boolean> {
+    if (!this.lastCheck || Date.now() - this.lastCheck.at > 1000) await this.checkNow();
+    const now = Date.now();
+    this.deletions = this.deletions.filter((t) => now - t < MINUTE);
+    const burst = this.deletions.length + 1 > Math.max(2, (this.o.massDeleteShare ?? 0.5) * (userRoutes + this.deletions.length));
+    if (this.o.maintenance.current || this.state === 'unhealthy' || this.state === 'unreachable' || burst) {
+      this.raise({ check: 'route-deletions-held', severity: 'critical', message: 'The hub is deleting user routes while its database looks wrong or in bulk; the deletions are held back and the routes keep working.' });
+      return true;
+    }
+    this.deletions.push(now);
+    return false;
+  }
+
+  current(): Finding[] {
+    const cutoff = Date.now() - 10 * MINUTE;
+    for (const [k, v] of this.live) if (v.at < cutoff) this.live.delete(k);
+    return [...this.findings, ...[...this.live.values()].map((v) => v.finding)];
+  }
+
+  private raise(finding: Finding): void {
+    const fresh = !this.live.has(finding.check);
+    this.live.set(finding.check, { finding, at: Date.now() });
+    if (fresh) log.warn('finding', { ...finding });
+    if (finding.severity === 'critical') void this.latch([finding]);
+  }
+
+  private async latch(critical: Finding[]): Promise<void> {
+    this.healthyStreak = 0;
+    const why = critical.map((f) => f.message).join(' ');
+    try {
+      await this.o.maintenance.on('auto', `The hub database needs attention: ${why}`, 'watchdog', critical.map((f) => f.check));
+    } catch (e) {
+      log.error('could not switch maintenance on', { error: String(e) });
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.checkNow(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  private async check(): Promise<void> {
+    const started = Date.now();
+    const end = metrics.dbCheckSeconds.startTimer();
+    let findings: Finding[];
+    try {
+      const snapshot = await this.o.db.read();
+      this.o.users.update(snapshot);
+      metrics.hubUsers.set(snapshot.users.length);
+      this.failures = 0;
+      findings = checkSnapshot(snapshot, this.baseline, this.o.checks);
+      const critical = findings.some((f) => f.severity === 'critical');
+      this.state = critical ? 'unhealthy' : 'healthy';
+      // baselines learn only from healthy reads: a wiped DB must never become the new normal
+      if (!critical) {
+        this.baseline = nextBaseline(snapshot, this.baseline);
+        await this.o.store.save('baseline', this.baseline);
+      }
+      this.lastCheck = { at: started, ms: Date.now() - started };
+    } catch (e) {
+      const err = e as Error & { code?: string };
+      this.lastCheck = { at: started, ms: Date.now() - started, error: err.message };
+      findings = [];
+      if (err.code === 'ENOENT' && !this.baseline) {
+        // the hub creates its DB on first start: nothing to protect yet
+        this.state = 'waiting';
+      } else {
+        this.failures++;
+        this.state = 'unreachable';
+        findings.push({
+          check: 'unreachable',
+          severity: this.failures >= this.o.unreachableChecks ? 'critical' : 'warning',
+          message: `The hub database could not be read (${this.failures} check${this.failures > 1 ? 's' : ''} in a row): ${err.message}`,
+        });
+      }
+    } finally {
+      end();
+    }
+    this.publish(findings);
+    const critical = findings.filter((f) => f.severity === 'critical');
+    if (critical.length) return this.latch(critical);
+    if (this.state !== 'healthy') return;
+    this.healthyStreak++;
+    const m = this.o.maintenance.current;
+    if (m?.mode === 'auto' && this.o.autoRecoverChecks && this.healthyStreak >= this.o.autoRecoverChecks) {
+      this.live.clear();
+      await this.o.maintenance.off('watchdog', `--auto-recover: ${this.healthyStreak} healthy checks in a row`);
+    }
+  }
+
+  private publish(findings: Finding[]): void {
+    for (const f of this.findings) metrics.dbFindings.labels(f.check, f.severity).set(0);
+    for (const f of findings) metrics.dbFindings.labels(f.check, f.severity).set(1);
+    metrics.dbHealthy.set(this.state === 'healthy' ? 1 : 0);
+    for (const f of findings) {
+      if (!this.findings.some((o) => o.check === f.check && o.severity === f.severity)) log.warn('finding', { ...f });
+    }
+    this.findings = findings;
+  }
+
+  /** A replaced, renamed or truncated sqlite file is checked at once, not at the next tick. */
+  private watchFile(): void {
+    const file = this.o.db.file;
+    if (!file) return;
+    this.fileId = fileIdentity(file);
+    try {
+      this.watcher = watch(dirname(file), (_event, name) => {
+        if (name && !String(name).startsWith(basename(file))) return;
+        // the hub writes all the time; only a new inode (replaced, renamed) or a shrink (truncated) is news
+        const id = fileIdentity(file);
+        const was = this.fileId;
+        this.fileId = id;
+        if (!was || id.ino !== was.ino || id.size < was.size) void this.checkNow();
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+      this.watcher.unref();
+    } catch (e) {
+      log.warn('cannot watch the hub database file; relying on the check interval', { error: String(e) });
+    }
+  }
+}
+
+function fileIdentity(file: string): { ino: number; size: number } {
+  try {
+    const s = statSync(file);
+    return { ino: s.ino, size: s.size };
+  } catch {
+    return { ino: -1, size: -1 };
+  }
+}
+
+const messages: Record<string, string> = {
+  'cookie-id-empty': "A login cookie carried an empty cookie_id: the hub would log this browser in as whichever user sorts first.",
+  'cookie-id-malformed': 'A login cookie carried a cookie_id the hub never generates: the users table was edited by hand.',
+  'cookie-id-shared': 'A login cookie carried a cookie_id that several users share: the hub would log them in as one another.',
+  'identity-conflict': "A browser's hub-guard session and its hub login cookie name different users.",
+};

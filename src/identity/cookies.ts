@@ -1,0 +1,170 @@
+// The Cookie request header as tornado reads it (httputil.parse_cookie, then http.cookies.SimpleCookie), so the
+// guard judges the same cookie values the hub and the single-user servers will see.
+
+const SEMICOLON = 0x3b;
+const EQUALS = 0x3d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/**
+ * The cookies tornado's request.cookies would hold: split on ';', name and value split at the first '=' (a chunk
+ * without '=' is a value with an empty name), both stripped of Python whitespace, one pair of surrounding double
+ * quotes removed with Python's backslash unescaping, the last occurrence of a name wins, and names SimpleCookie
+ * refuses (empty, characters outside its legal set, attribute names like "path") are left out. Never throws.
+ */
+export function parseCookies(header: string | undefined): Map<string, string> {
+  const cookies = new Map<string, string>();
+  if (typeof header !== 'string') return cookies;
+  const len = header.length;
+  let start = 0;
+  let eq = -1;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? header.charCodeAt(i) : SEMICOLON;
+    if (c === EQUALS) {
+      if (eq < 0) eq = i;
+    } else if (c === SEMICOLON) {
+      const keyEnd = eq < 0 ? start : eq;
+      const ks = skipSpace(header, start, keyEnd);
+      const ke = trimEnd(header, ks, keyEnd);
+      if (ks < ke && isLegalCookieName(header, ks, ke)) {
+        const vs = skipSpace(header, eq < 0 ? start : eq + 1, i);
+        cookies.set(header.slice(ks, ke), unquote(header, vs, trimEnd(header, vs, i)));
+      }
+      start = i + 1;
+      eq = -1;
+    }
+  }
+  return cookies;
+}
+
+/**
+ * The header without the cookies whose (stripped) name `drop` picks, or undefined when no cookie is left. The kept
+ * cookies stay byte for byte in their order, so parseCookies of the result equals parseCookies of the input minus
+ * the dropped names. When nothing is dropped the header is returned as it is.
+ */
+export function stripCookies(header: string, drop: (name: string) => boolean): string | undefined {
+  const len = header.length;
+  let kept = 0;
+  let dropped = false;
+  // Before the first drop the kept cookies are one span of the header; after it they are appended one by one.
+  let spanStart = -1;
+  let spanEnd = -1;
+  let out = '';
+  let start = 0;
+  let eq = -1;
+  for (let i = 0; i <= len; i++) {
+    const c = i < len ? header.charCodeAt(i) : SEMICOLON;
+    if (c === EQUALS) {
+      if (eq < 0) eq = i;
+      continue;
+    }
+    if (c !== SEMICOLON) continue;
+    const keyEnd = eq < 0 ? start : eq;
+    const ks = skipSpace(header, start, keyEnd);
+    const ke = trimEnd(header, ks, keyEnd);
+    // Like tornado, a chunk with neither name nor value is no cookie; it is left out once anything is dropped.
+    if (ks < ke || skipSpace(header, eq < 0 ? start : eq + 1, i) < i) {
+      if (drop(header.slice(ks, ke))) {
+        if (!dropped && kept > 0) out = header.slice(spanStart, spanEnd);
+        dropped = true;
+      } else {
+        kept++;
+        if (dropped) {
+          out = out === '' ? header.slice(skipSpace(header, start, i), i) : `${out};${header.slice(start, i)}`;
+        } else {
+          if (spanStart < 0) spanStart = skipSpace(header, start, i);
+          spanEnd = i;
+        }
+      }
+    }
+    start = i + 1;
+    eq = -1;
+  }
+  if (kept === 0) return undefined;
+  return dropped ? out : header;
+}
+
+/** Python's str.isspace(), which str.strip() uses. */
+export function isPythonWhitespace(c: number): boolean {
+  if (c <= 0x20) return c === 0x20 || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f);
+  if (c < 0x85) return false;
+  return (
+    c === 0x85 ||
+    c === 0xa0 ||
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x3000
+  );
+}
+
+function skipSpace(s: string, start: number, end: number): number {
+  while (start < end && isPythonWhitespace(s.charCodeAt(start))) start++;
+  return start;
+}
+
+function trimEnd(s: string, start: number, end: number): number {
+  while (end > start && isPythonWhitespace(s.charCodeAt(end - 1))) end--;
+  return end;
+}
+
+// http.cookies._LegalChars: letters, digits and !#$%&'*+-.^_`|~:
+const LEGAL_NAME_CHAR = (() => {
+  const table = new Uint8Array(128);
+  const legal = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~:";
+  for (let i = 0; i < legal.length; i++) table[legal.charCodeAt(i)] = 1;
+  return table;
+})();
+
+// Morsel._reserved: SimpleCookie refuses these names in any letter case.
+const RESERVED_NAMES = new Set(['expires', 'path', 'comment', 'domain', 'max-age', 'secure', 'httponly', 'version', 'samesite']);
+
+function isLegalCookieName(s: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 128 || LEGAL_NAME_CHAR[c] === 0) return false;
+  }
+  const n = end - start;
+  return n < 4 || n > 8 || !RESERVED_NAMES.has(s.slice(start, end).toLowerCase());
+}
+
+/**
+ * http.cookies._unquote on s[start, end): only a value wrapped in double quotes is changed; the quotes go, and
+ * inside them \ooo (first digit 0-3) becomes that octal character and \x (x not a newline) becomes x.
+ */
+function unquote(s: string, start: number, end: number): string {
+  if (end - start < 2 || s.charCodeAt(start) !== QUOTE || s.charCodeAt(end - 1) !== QUOTE) return s.slice(start, end);
+  const innerStart = start + 1;
+  const innerEnd = end - 1;
+  let out = '';
+  let copied = innerStart;
+  for (let i = innerStart; i < innerEnd; i++) {
+    if (s.charCodeAt(i) !== BACKSLASH || i + 1 >= innerEnd) continue;
+    let replacement: string;
+    let consumed: number;
+    if (isOctalEscape(s, i + 1, innerEnd)) {
+      replacement = String.fromCharCode(parseInt(s.slice(i + 1, i + 4), 8));
+      consumed = 4;
+    } else if (s.charCodeAt(i + 1) !== 0x0a) {
+      replacement = s[i + 1]!;
+      consumed = 2;
+    } else {
+      continue;
+    }
+    out += s.slice(copied, i) + replacement;
+    i += consumed - 1;
+    copied = i + 1;
+  }
+  return copied === innerStart ? s.slice(innerStart, innerEnd) : out + s.slice(copied, innerEnd);
+}
+
+function isOctalEscape(s: string, at: number, end: number): boolean {
+  if (at + 3 > end) return false;
+  const a = s.charCodeAt(at);
+  const b = s.charCodeAt(at + 1);
+  const c = s.charCodeAt(at + 2);
+  return a >= 0x30 && a <= 0x33 && b >= 0x30 && b <= 0x37 && c >= 0x30 && c <= 0x37;
+}

@@ -1,0 +1,64 @@
+// hub-guard's own session: a short-lived JWT at path `/`, so requests to /user/… (where the browser sends no hub
+// cookie) still say who is asking. It binds the user's name, id and a hash of their cookie_id.
+import { randomBytes } from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
+import type { StateStore } from '../state/store.js';
+import { VerifyCache } from './verify-cache.js';
+
+export const SESSION_COOKIE = 'hub-guard-session';
+const ISSUER = 'hub-guard';
+
+export interface SessionClaims { name: string; uid: number; cid: string; exp: number }
+
+export class Sessions {
+  private cache = new VerifyCache<SessionClaims>();
+
+  constructor(private readonly key: Uint8Array, readonly ttlSec: number) {}
+
+  /** The signing key lives in the state store, so every replica and every restart verify the same sessions. */
+  static async open(store: StateStore, ttlSec: number): Promise<Sessions> {
+    let doc = await store.load<{ k: string }>('session-key');
+    if (!doc) {
+      doc = { k: randomBytes(32).toString('base64url') };
+      await store.save('session-key', doc);
+    }
+    return new Sessions(Buffer.from(doc.k, 'base64url'), ttlSec);
+  }
+
+  mint(name: string, uid: number, cid: string): Promise<string> {
+    return new SignJWT({ uid, cid })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject(name)
+      .setIssuer(ISSUER)
+      .setIssuedAt()
+      .setExpirationTime(Math.floor(Date.now() / 1000) + this.ttlSec)
+      .sign(this.key);
+  }
+
+  /** Claims, null for a bad token, or a promise on the first sight of a token. */
+  verify(token: string): SessionClaims | null | Promise<SessionClaims | null> {
+    const hit = this.cache.get(token);
+    if (hit !== undefined) return hit;
+    return jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] }).then(
+      ({ payload }) => {
+        const claims = typeof payload.sub === 'string' && typeof payload.uid === 'number' && typeof payload.cid === 'string' && typeof payload.exp === 'number'
+          ? { name: payload.sub, uid: payload.uid, cid: payload.cid, exp: payload.exp }
+          : null;
+        this.cache.set(token, claims, claims ? claims.exp * 1000 : Date.now() + 60_000);
+        return claims;
+      },
+      () => {
+        this.cache.set(token, null, Date.now() + 60_000);
+        return null;
+      },
+    );
+  }
+
+  setCookie(token: string, secure: boolean): string {
+    return `${SESSION_COOKIE}=${token}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+  }
+
+  clearCookie(secure: boolean): string {
+    return `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+  }
+}

@@ -1,0 +1,224 @@
+// The guard on the request path: identify, decide, answer or forward with the right headers.
+// It implements the proxy's Guard hook; everything it reads is in memory.
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { Answer, Guard, RequestFacts } from '../proxy/handler.js';
+import type { Route } from '../proxy/route-table.js';
+import type { TargetConflicts } from '../proxy/target-conflicts.js';
+import { metrics } from '../metrics.js';
+import { renderPage, type MaintenanceTemplate, type PageKind } from '../pages/index.js';
+import type { Maintenance } from '../state/maintenance.js';
+import { ASSERTION_HEADER, type Assertions } from '../identity/assertions.js';
+import { stripCookies, parseCookies } from '../identity/cookies.js';
+import { HUB_COOKIES, identify, type IdentifyDeps, type Resolved } from '../identity/identify.js';
+import { isHubCookieId } from '../identity/secret.js';
+import { SESSION_COOKIE } from '../identity/sessions.js';
+import { decodeSignedValue } from '../identity/tornado.js';
+import { cookieIdHash as cookieIdHashOf } from '../identity/users-index.js';
+import { decide, mayAccess, type Decision, type Identity } from './decide.js';
+import { OPERATOR_COOKIE, isOperator } from './operator.js';
+
+export interface GuardOptions extends IdentifyDeps {
+  maintenance: Maintenance;
+  conflicts: TargetConflicts;
+  assertions?: Assertions;
+  adminAccess: boolean;
+  allowRunningServers: boolean;
+  operatorTokens: string[];
+  operatorCidrs?: BlockList;
+  template?: MaintenanceTemplate;
+  contact?: string;
+  /** Identity problems seen on requests, for the DB watchdog ('cookie-id-empty', 'cookie-id-unknown', …). */
+  report: (problem: string) => void;
+  /** Route lookup for Location checks on hub redirects. */
+  match: (path: string) => Route | undefined;
+}
+
+interface Pending { identity: Identity; setCookies: string[]; hubBase: string; secure: boolean }
+
+/** Python's quote(name) (safe='/'), which the hub uses for cookie and OAuth client names. */
+function pyQuote(s: string): string {
+  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%2F/g, '/');
+}
+
+/** The `jupyterhub-user-…` cookie the route's own server set; every other user's such cookie is stripped. */
+function ownCookiePrefix(route: Route): string {
+  const server = typeof route.data.server_name === 'string' && route.data.server_name ? `-${pyQuote(route.data.server_name)}` : '';
+  return `jupyterhub-user-${pyQuote(route.owner!)}${server}`;
+}
+
+function isSecure(req: IncomingMessage): boolean {
+  const proto = req.headers['x-forwarded-proto'];
+  const last = typeof proto === 'string' ? proto.slice(proto.lastIndexOf(',') + 1).trim() : undefined;
+  return last === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
+}
+
+/** base_url, from the hub's route (`{base_url}` is its prefix; `/` under subdomains). */
+function hubBaseOf(route: Route | undefined): string {
+  return route?.data.hub === true && route.prefix !== '/' ? `${route.prefix}/` : '/';
+}
+
+const pageKind = (d: Exclude<Decision, { action: 'allow' }>): PageKind => (d.action === 'maintenance' ? 'maintenance' : d.status === 409 ? 'conflict' : 'blocked');
+
+export function createGuard(o: GuardOptions): Guard {
+  const pending = new WeakMap<IncomingMessage, Pending>();
+
+  function answer(facts: RequestFacts, d: Exclude<Decision, { action: 'allow' }>, identity: Identity, clear: string[]): Answer {
+    const m = o.maintenance.current;
+    const page = renderPage({
+      kind: pageKind(d),
+      status: d.action === 'maintenance' ? 503 : d.status,
+      reason: d.reason,
+      message: d.action === 'maintenance' ? m?.reason : undefined,
+      since: d.action === 'maintenance' ? m?.since : undefined,
+      contact: o.contact,
+      requestId: facts.requestId(),
+      hubUrl: `${hubBaseOf(facts.route)}hub/`,
+    }, facts.req.headers.accept, facts.path.routePath, { maintenanceTemplate: o.template, clearCookies: clear });
+    return {
+      ...page,
+      reason: d.reason,
+      log: {
+        identity: identity.kind === 'user' ? identity.name : identity.kind === 'problem' ? identity.reason : 'anonymous',
+        source: identity.kind === 'user' ? identity.source : undefined,
+        maintenance: d.action === 'maintenance' ? m?.reason : undefined,
+      },
+    };
+  }
+
+  function finish(facts: RequestFacts, r: Resolved, operator: boolean): Answer | undefined | Promise<Answer | undefined> {
+    const { req, route } = facts;
+    const id = r.identity;
+    if (id.kind === 'problem') {
+      metrics.identityProblems.labels(id.reason).inc();
+      o.report(id.reason);
+    }
+    if (r.unknownCookieId) {
+      metrics.identityProblems.labels('cookie-id-unknown').inc();
+      o.report('cookie-id-unknown');
+    }
+    const m = o.maintenance.current;
+    const owner = route?.owner;
+    const decision = decide({
+      route: route && { prefix: route.prefix, owner, serverName: route.data.server_name as string | undefined, sharesTarget: owner !== undefined && o.conflicts.isSuspect(route) },
+      identity: id,
+      operator,
+      grant: id.kind === 'user' ? o.users.grant(id.name) : undefined,
+      ownerGroups: owner ? o.users.groupsOf(owner) : undefined,
+    }, { maintenance: m && { reason: m.reason, mode: m.mode }, allowRunningServers: o.allowRunningServers, adminAccess: o.adminAccess });
+    const hubBase = hubBaseOf(route);
+    const secure = isSecure(req);
+    if (decision.action !== 'allow') {
+      const clear = id.kind === 'problem'
+        ? [...HUB_COOKIES.map((n) => `${n}; Path=${hubBase}${n === 'jupyterhub-services' ? 'services/' : 'hub/'}`), SESSION_COOKIE]
+        : [];
+      return answer(facts, decision, id, clear);
+    }
+
+    const p: Pending = { identity: id, setCookies: [], hubBase, secure };
+    if (r.staleSession && o.sessions) p.setCookies.push(o.sessions.clearCookie(secure));
+    if (route?.data.hub === true && facts.path.routePath.startsWith(`${hubBase}hub/logout`) && o.sessions) {
+      p.setCookies.push(o.sessions.clearCookie(secure));
+    }
+    if (owner !== undefined && req.headers.cookie) {
+      // user code must not see the hub's login, hub-guard's session, or other users' server cookies
+      const own = ownCookiePrefix(route!);
+      const kept = stripCookies(req.headers.cookie, (name) => HUB_COOKIES.includes(name) || name === SESSION_COOKIE || name === OPERATOR_COOKIE
+        || (name.startsWith('jupyterhub-user-') && !name.startsWith(own)));
+      if (kept === undefined) delete req.headers.cookie;
+      else req.headers.cookie = kept;
+    }
+    pending.set(req, p);
+
+    const waits: Promise<unknown>[] = [];
+    if (id.kind === 'user' && owner !== undefined && o.assertions) {
+      const a = o.assertions.for(id.name, id.id, route!.prefix);
+      if (typeof a === 'string') req.headers[ASSERTION_HEADER] = a;
+      else waits.push(a.then((t) => { req.headers[ASSERTION_HEADER] = t; }));
+    }
+    if (r.mintFor && o.sessions && r.mintFor.cookieId) {
+      const u = r.mintFor;
+      waits.push(o.sessions.mint(u.name, u.id, cookieIdHashOf(u.cookieId!)).then((t) => { p.setCookies.push(o.sessions!.setCookie(t, secure)); }));
+    }
+    return waits.length ? Promise.all(waits).then(() => undefined) : undefined;
+  }
+
+  function verdict(facts: RequestFacts): Answer | undefined | Promise<Answer | undefined> {
+    const req = facts.req;
+    // only hub-guard writes this header; a client-sent copy is a forgery
+    delete req.headers[ASSERTION_HEADER];
+    const r = identify(req.headers, o);
+    const cookies = r instanceof Promise ? parseCookies(req.headers.cookie) : r.cookies;
+    const operator = isOperator(req, cookies, o.operatorTokens, o.operatorCidrs);
+    return r instanceof Promise ? r.then((x) => finish(facts, x, operator)) : finish(facts, r, operator);
+  }
+
+  /** Hub answers are checked too: a login that sets a bad cookie_id, or a redirect into another user's server. */
+  function response(facts: RequestFacts, upstream: IncomingMessage): Answer | undefined {
+    const p = pending.get(facts.req);
+    if (!p) return undefined;
+    const route = facts.route;
+    if (!route?.owner) {
+      const problem = badHubCookie(upstream.headers['set-cookie'], o);
+      if (problem) {
+        metrics.identityProblems.labels(problem).inc();
+        o.report(problem);
+        return answer(facts, { action: 'block', status: 409, reason: problem }, p.identity, [
+          ...HUB_COOKIES.map((n) => `${n}; Path=${p.hubBase}${n === 'jupyterhub-services' ? 'services/' : 'hub/'}`), SESSION_COOKIE]);
+      }
+      const location = upstream.headers.location;
+      if (location && p.identity.kind === 'user' && upstream.statusCode && upstream.statusCode >= 300 && upstream.statusCode < 400) {
+        const target = redirectOwner(location, facts, o.match);
+        if (target && target.owner !== p.identity.name
+          && !mayAccess(o.users.grant(p.identity.name), target.owner, target.server, o.users.groupsOf(target.owner), o.adminAccess)) {
+          return answer(facts, { action: 'block', status: 403, reason: 'redirect-to-other-user' }, p.identity, []);
+        }
+      }
+    }
+    if (p.setCookies.length) {
+      const existing = upstream.headers['set-cookie'] ?? [];
+      upstream.headers['set-cookie'] = [...existing, ...p.setCookies];
+    }
+    return undefined;
+  }
+
+  return { request: verdict, response };
+}
+
+/** The problem with a hub login cookie the hub is about to set, if any. */
+function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): string | undefined {
+  if (!setCookie || !o.secret) return undefined;
+  for (const line of setCookie) {
+    const eq = line.indexOf('=');
+    const name = line.slice(0, eq).trim();
+    if (!HUB_COOKIES.includes(name)) continue;
+    const semi = line.indexOf(';', eq);
+    let raw = line.slice(eq + 1, semi === -1 ? undefined : semi).trim();
+    if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) raw = raw.slice(1, -1);
+    if (raw === '') continue; // a clearing Set-Cookie
+    const value = decodeSignedValue(o.secret, name, raw, o.maxAgeDays);
+    if (value === null) continue;
+    const cid = value.toString('utf8');
+    if (cid === '') return 'cookie-id-empty';
+    if (!isHubCookieId(cid)) return 'cookie-id-malformed';
+    const found = o.users.byCookieId(cid);
+    if (found.kind === 'many') return 'cookie-id-shared';
+  }
+  return undefined;
+}
+
+/** The user server a redirect points into, found the way a request to it would be routed. */
+function redirectOwner(location: string, facts: RequestFacts, match: (path: string) => Route | undefined): { owner: string; server: string } | undefined {
+  let path: string;
+  try {
+    const u = new URL(location, `http://${facts.req.headers.host ?? 'h'}${facts.path.forwardUrl}`);
+    path = decodeURIComponent(u.pathname);
+  } catch {
+    return undefined;
+  }
+  const route = match(path);
+  if (route?.owner) return { owner: route.owner, server: (route.data.server_name as string | undefined) ?? '' };
+  // a server not running yet has no route; the hub's URL layout still names its owner
+  const m = /\/user\/([^/]+)\/(?:([^/]+)\/)?/.exec(path);
+  return m && !path.includes('/hub/') ? { owner: m[1], server: '' } : undefined;
+}

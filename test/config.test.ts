@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigError, buildConfig, helpText, FLAGS } from '../src/config.js';
+
+test("defaults are CHP's", () => {
+  const c = buildConfig([], {});
+  assert.deepEqual(c.listen, { host: undefined, port: 8000 });
+  assert.deepEqual(c.apiListen, { host: 'localhost', port: 8001 });
+  assert.equal(c.metricsListen, undefined);
+  assert.equal(c.xForward, true);
+  assert.equal(c.includePrefix, true);
+  assert.equal(c.prependPath, true);
+  assert.equal(c.keepAliveTimeout, 5000);
+  assert.equal(c.authToken, undefined);
+});
+
+test('the flags JupyterHub passes are accepted, in both spellings', () => {
+  const c = buildConfig(['--ip', '127.0.0.1', '--port=9000', '--api-ip', '127.0.0.1', '--api-port', '9001',
+    '--error-target', 'http://127.0.0.1:8081/hub/error', '--log-level', 'debug', '--no-x-forward',
+    '--custom-header', 'a: b', '--custom-header', 'c:d', '--timeout', '100'], { CONFIGPROXY_AUTH_TOKEN: 't' });
+  assert.deepEqual(c.listen, { host: '127.0.0.1', port: 9000 });
+  assert.deepEqual(c.apiListen, { host: '127.0.0.1', port: 9001 });
+  assert.equal(c.errorTarget, 'http://127.0.0.1:8081/hub/error');
+  assert.equal(c.xForward, false);
+  assert.deepEqual(c.customHeaders, { a: 'b', c: 'd' });
+  assert.equal(c.timeout, 100);
+  assert.equal(c.authToken, 't');
+  assert.equal(buildConfig(['--port', '9000'], {}).apiListen.port, 9001, 'api port defaults to port + 1');
+});
+
+test('bad flags fail with a message naming the flag', () => {
+  const cases: [string[], RegExp][] = [
+    [['--nope'], /--nope/],
+    [['--port', 'x'], /--port/],
+    [['--port', '70000'], /--port/],
+    [['--api-port'], /--api-port needs a value/],
+    [['--log-level', 'loud'], /--log-level/],
+    [['--default-target', 'nope'], /--default-target/],
+    [['--error-target', 'ftp://x'], /--error-target/],
+    [['--error-target', 'http://x', '--error-path', '/tmp'], /--error-target and --error-path/],
+    [['--custom-header', 'novalue'], /--custom-header/],
+    [['--ssl-key', '/nonexistent/key.pem'], /--ssl-key: cannot read/],
+    [['--host-routing=yes'], /takes no value/],
+    [['stray'], /unexpected argument/],
+    [['--redirect-port', '80'], /--redirect-port needs/],
+  ];
+  for (const [argv, re] of cases) {
+    assert.throws(() => buildConfig(argv, {}), (e: unknown) => e instanceof ConfigError && re.test(e.message), argv.join(' '));
+  }
+});
+
+test('help lists every flag', () => {
+  const text = helpText();
+  for (const f of FLAGS) assert.ok(text.includes(f.name), f.name);
+});

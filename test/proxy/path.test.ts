@@ -1,0 +1,57 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BadPath, hostOf, resolvePath, stripPrefix } from '../../src/proxy/path.js';
+
+const r = (url: string, host?: string, hostRouting = false) => resolvePath(url, host, hostRouting);
+
+test('plain paths pass through untouched', () => {
+  assert.deepEqual(r('/user/alice/tree?x=1'), { routePath: '/user/alice/tree', forwardUrl: '/user/alice/tree?x=1' });
+});
+
+test('percent-encoding is decoded for routing only', () => {
+  assert.deepEqual(r('/user/ali%63e/'), { routePath: '/user/alice/', forwardUrl: '/user/ali%63e/' });
+  assert.equal(r('/user/jane%20doe/').routePath, '/user/jane doe/');
+});
+
+test('dot segments are resolved for routing AND forwarding, so both agree', () => {
+  assert.deepEqual(r('/user/alice/../bob/tree'), { routePath: '/user/bob/tree', forwardUrl: '/user/bob/tree' });
+  assert.deepEqual(r('/user/alice/%2e%2e/bob/x'), { routePath: '/user/bob/x', forwardUrl: '/user/bob/x' });
+  assert.deepEqual(r('/user/alice/./x'), { routePath: '/user/alice/x', forwardUrl: '/user/alice/x' });
+  assert.equal(r('/user\\bob/').routePath, '/user/bob/');
+});
+
+test('an encoded slash stays inside its segment on the wire', () => {
+  // the decoded form has '..' as a segment under alice: it routes to alice and alice's server receives it as sent
+  assert.deepEqual(r('/user/alice%2F..%2Fbob/'), { routePath: '/user/alice/../bob/', forwardUrl: '/user/alice%2F..%2Fbob/' });
+});
+
+test('a double slash is a path, not a host', () => {
+  assert.equal(r('//user/bob').routePath, '//user/bob');
+  assert.equal(r('//evil.example/x').routePath, '//evil.example/x');
+});
+
+test('absolute-form request targets use their path', () => {
+  assert.deepEqual(r('http://example.org/user/a?q'), { routePath: '/user/a', forwardUrl: '/user/a?q' });
+});
+
+test('bad request targets are a BadPath', () => {
+  assert.throws(() => r('/user/%E0%A4%A'), BadPath);
+  assert.throws(() => r('/user/a%00b'), BadPath);
+  assert.throws(() => r('*'), BadPath);
+  assert.throws(() => r(''), BadPath);
+  assert.throws(() => r('ftp://x/y'), BadPath);
+});
+
+test('host routing prefixes the lower-cased host without port', () => {
+  assert.equal(r('/x', 'Alice.Example.org:8000', true).routePath, '/alice.example.org/x');
+  assert.equal(hostOf('[::1]:8000'), '[::1]');
+  assert.equal(hostOf(undefined), '');
+});
+
+test('stripPrefix drops whole segments', () => {
+  assert.equal(stripPrefix('/user/alice/tree?x', '/user/alice', false), '/tree?x');
+  assert.equal(stripPrefix('/user/alice?x', '/user/alice', false), '/?x');
+  assert.equal(stripPrefix('/user/alice', '/user/alice', false), '/');
+  assert.equal(stripPrefix('/a/b', '/', false), '/a/b');
+  assert.equal(stripPrefix('/x/y', '/host.org/x', true), '/y');
+});
