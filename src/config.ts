@@ -7,7 +7,7 @@ export class ConfigError extends Error {}
 type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
 interface FlagSpec { name: string; kind: Kind; help: string; arg?: string; negatable?: boolean }
 
-// `negatable` flags are on by default and switched off with --no-<name>, as in CHP.
+// `negatable` flags are on by default and switched off with --no-<name>, as in CHP; their help describes the --no- form.
 export const FLAGS: FlagSpec[] = [
   { name: 'ip', kind: 'string', arg: 'ip', help: 'public-facing IP of the proxy (default: all interfaces)' },
   { name: 'port', kind: 'int', arg: 'n', help: 'public-facing port (default 8000)' },
@@ -28,9 +28,9 @@ export const FLAGS: FlagSpec[] = [
   { name: 'redirect-port', kind: 'int', arg: 'n', help: 'plain-HTTP port that redirects to the HTTPS public port' },
   { name: 'redirect-to', kind: 'int', arg: 'n', help: 'port the --redirect-port redirects to (default --port)' },
   { name: 'pid-file', kind: 'string', arg: 'file', help: 'write the process id to this file' },
-  { name: 'x-forward', kind: 'bool', negatable: true, help: 'add X-Forwarded-* headers (--no-x-forward to stop)' },
-  { name: 'prepend-path', kind: 'bool', negatable: true, help: "prepend the target's path (--no-prepend-path to stop)" },
-  { name: 'include-prefix', kind: 'bool', negatable: true, help: 'forward the route prefix (--no-include-prefix strips it)' },
+  { name: 'x-forward', kind: 'bool', negatable: true, help: 'do not add X-Forwarded-* headers to proxied requests' },
+  { name: 'prepend-path', kind: 'bool', negatable: true, help: "do not prepend the target's path to proxied requests" },
+  { name: 'include-prefix', kind: 'bool', negatable: true, help: 'strip the route prefix from proxied requests (never with JupyterHub)' },
   { name: 'auto-rewrite', kind: 'bool', help: 'rewrite the host/port of Location headers in redirects' },
   { name: 'change-origin', kind: 'bool', help: 'set the Host header to the target host' },
   { name: 'protocol-rewrite', kind: 'string', arg: 'proto', help: 'rewrite the protocol of Location headers in redirects' },
@@ -56,7 +56,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'jwt-issuer', kind: 'string', arg: 'iss', help: 'required issuer of identity-provider JWTs' },
   { name: 'jwt-audience', kind: 'string', arg: 'aud', help: 'required audience of identity-provider JWTs' },
   { name: 'username-claim', kind: 'string', arg: 'claim', help: 'JWT claim holding the user name (default email; lower-cased, e-mail domain dropped)' },
-  { name: 'admin-access', kind: 'bool', negatable: true, help: "let hub admins and roles granting access:servers open others' servers (--no-admin-access forbids)" },
+  { name: 'admin-access', kind: 'bool', negatable: true, help: "refuse hub admins (and roles with unfiltered access:servers) other users' servers" },
   // DB watchdog and maintenance
   { name: 'db-check-interval', kind: 'number', arg: 's', help: 'seconds between hub DB checks (default 5)' },
   { name: 'db-timeout', kind: 'int', arg: 'ms', help: 'timeout of each hub DB query (default 3000)' },
@@ -335,7 +335,7 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
 export function helpText(): string {
   const lines = FLAGS.map((f) => {
     const name = f.negatable ? `--no-${f.name}` : `--${f.name}${f.arg ? ` <${f.arg}>` : ''}`;
-    return `  ${name.padEnd(34)} ${f.help}`;
+    return `  ${name.padEnd(36)} ${f.help}`;
   });
   return [
     'usage: hub-guard [flags]            run the proxy (configurable-http-proxy flags)',
@@ -343,7 +343,7 @@ export function helpText(): string {
     'The REST API token is read from CONFIGPROXY_AUTH_TOKEN.',
     '',
     ...lines,
-    '  --help                             show this help',
-    '  --version                          show the version',
+    '  --help                               show this help',
+    '  --version                            show the version',
   ].join('\n');
 }

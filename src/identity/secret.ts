@@ -62,12 +62,18 @@ function readSecretFile(path: string, flag: string): Buffer {
     const mode = (stats.mode & 0o777).toString(8).padStart(4, '0');
     throw new Error(`${where}: file mode ${mode} lets other users read or write it, which JupyterHub refuses too; run chmod o-rwx on it`);
   }
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw new Error(`${where}: cannot read the file (${errorCode(err)})`);
+  }
   let text: string;
   try {
     // The hub reads it as UTF-8 text and keeps a byte-order mark, which then makes the content invalid.
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(readFileSync(path));
-  } catch (err) {
-    throw new Error(`${where}: cannot read the file (${errorCode(err) ?? 'not UTF-8 text'})`);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new Error(`${where}: content is not UTF-8 text`);
   }
   let start = 0;
   let end = text.length;

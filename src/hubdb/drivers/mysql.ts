@@ -74,6 +74,8 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
       throw toHubDbError(err, description);
     }
     try {
+      // The server gives up waiting for a table lock too, rather than holding a request after the client left.
+      await conn.query({ sql: `SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(timeoutMs / 1000))}`, timeout: timeoutMs });
       await conn.query({ sql: 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY', timeout: timeoutMs });
       const snapshot = await readSnapshot(session(conn, timeoutMs), Date.now());
       await conn.query({ sql: 'COMMIT', timeout: timeoutMs });

@@ -29,7 +29,15 @@ function session(db: Database.Database): SqlSession {
       );
       return { notNull: column?.notnull === 1, unique };
     },
-    integrity: async () => all('PRAGMA quick_check(10)').map((r) => String(Object.values(r)[0])).join('; '),
+    async integrity() {
+      try {
+        return all('PRAGMA quick_check(10)').map((r) => String(Object.values(r)[0])).join('; ');
+      } catch (err) {
+        // Some damage (a bad page header) makes quick_check fail outright instead of listing problems.
+        if (/^SQLITE_(CORRUPT|NOTADB)/.test(String((err as { code?: unknown }).code))) return (err as Error).message;
+        throw err;
+      }
+    },
   };
 }
 

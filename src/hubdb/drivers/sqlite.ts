@@ -4,20 +4,31 @@ import type { HubSnapshot } from '../snapshot.js';
 import type { Driver } from './driver.js';
 import type { SqliteWorkerData, SqliteWorkerReply } from './sqlite-worker.js';
 
+/** Reader threads left behind in a hung file system before reads stop starting new ones. */
+const MAX_STUCK_THREADS = 2;
+
 /**
  * A sqlite hub DB read in a worker thread, one read at a time. Each read opens the file anew (read-only, must
  * exist), so the caller never needs to reopen after the file is replaced; a missing file rejects with 'ENOENT'.
+ *
+ * A thread is never terminated while it may be inside SQLite: better-sqlite3 aborts the whole process when a
+ * native call returns into a terminated thread. A read that overruns its deadline is rejected and its thread is
+ * left to finish and is terminated when it next answers; the next read gets a fresh thread.
  */
 export function openSqlite(file: string, timeoutMs: number, description: string): Driver {
-  let worker: Worker | null = null;
+  let idle: Worker | null = null;
+  const stuck = new Set<Worker>();
   let nextId = 1;
   let current: { id: number; worker: Worker; resolve: (s: HubSnapshot) => void; reject: (e: Error) => void } | null = null;
+  let closed = false;
 
-  // Only the thread serving the current read may fail it: an old thread exiting after a timeout must not.
-  const fail = (err: Error, from?: Worker) => {
-    if (!current || (from && current.worker !== from)) return;
-    current.reject(err);
+  // Only the thread serving the current read may settle it.
+  const settle = (from: Worker, outcome: { snapshot: HubSnapshot } | { error: Error }) => {
+    if (!current || current.worker !== from) return;
+    const c = current;
     current = null;
+    if ('snapshot' in outcome) c.resolve(outcome.snapshot);
+    else c.reject(outcome.error);
   };
 
   function spawn(): Worker {
@@ -26,28 +37,34 @@ export function openSqlite(file: string, timeoutMs: number, description: string)
     const w = new Worker(new URL('./sqlite-worker.js', import.meta.url), { workerData: data });
     w.unref();
     w.on('message', (reply: SqliteWorkerReply) => {
-      if (!current || current.worker !== w || reply.id !== current.id) return;
-      if (reply.ok) current.resolve(reply.snapshot);
-      else current.reject(toHubDbError(Object.assign(new Error(reply.message), { code: reply.code }), description));
-      current = null;
+      if (current?.worker === w && reply.id === current.id) {
+        if (reply.ok) settle(w, { snapshot: reply.snapshot });
+        else settle(w, { error: toHubDbError(Object.assign(new Error(reply.message), { code: reply.code }), description) });
+      }
+      // The thread is back in JavaScript and idle: now it can be stopped safely if it is no longer wanted.
+      if (stuck.delete(w) || closed) void w.terminate();
+      else idle = w;
     });
-    w.on('error', (err) => fail(toHubDbError(err, description), w));
+    w.on('error', (err) => settle(w, { error: toHubDbError(err, description) }));
     w.on('exit', (code) => {
-      if (worker === w) worker = null;
-      fail(new HubDbError(`hub database ${description}: reader thread stopped (exit code ${code})`, 'EHUBDB'), w);
+      stuck.delete(w);
+      if (idle === w) idle = null;
+      settle(w, { error: new HubDbError(`hub database ${description}: reader thread stopped (exit code ${code})`, 'EHUBDB') });
     });
     return w;
   }
 
   function read(): Promise<HubSnapshot> {
-    const w = (worker ??= spawn());
+    if (stuck.size >= MAX_STUCK_THREADS) {
+      return Promise.reject(new HubDbError(`hub database ${description}: earlier reads are still stuck in the file system`, 'ETIMEDOUT'));
+    }
+    const w = idle ?? spawn();
+    idle = null;
     const id = nextId++;
     return new Promise<HubSnapshot>((resolve, reject) => {
       const timer = setTimeout(() => {
-        fail(new HubDbError(`hub database ${description}: no answer within ${timeoutMs} ms`, 'ETIMEDOUT'), w);
-        // A thread stuck in a read cannot be interrupted otherwise; the next read starts a fresh one.
-        if (worker === w) worker = null;
-        void w.terminate();
+        stuck.add(w);
+        settle(w, { error: new HubDbError(`hub database ${description}: no answer within ${timeoutMs} ms`, 'ETIMEDOUT') });
       }, timeoutMs);
       current = {
         id,
@@ -62,14 +79,11 @@ export function openSqlite(file: string, timeoutMs: number, description: string)
   return {
     read,
     async close() {
-      const w = worker;
-      worker = null;
-      fail(new HubDbError(`hub database ${description}: closed during a read`, 'ECLOSED'));
-      if (!w) return;
-      // A thread blocked in the file system may never stop; closing must not wait for it forever.
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([w.terminate(), new Promise((r) => { timer = setTimeout(r, timeoutMs).unref(); })]);
-      clearTimeout(timer);
+      closed = true;
+      // A busy thread stops itself when it answers (see the message handler); an idle one can stop now.
+      const w = idle;
+      idle = null;
+      await w?.terminate();
     },
   };
 }
