@@ -7,7 +7,9 @@ export class HubDbError extends Error {
 }
 
 // Driver timeouts arrive under several names; the caller only needs to know the database did not answer.
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'PROTOCOL_SEQUENCE_TIMEOUT', '57014' /* pg statement_timeout */, '55P03' /* pg lock_timeout */]);
+const TIMEOUT_CODES = new Set([
+  'ETIMEDOUT', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_LOCK_WAIT_TIMEOUT', '57014' /* pg statement_timeout */, '55P03' /* pg lock_timeout */,
+]);
 const TIMEOUT_MESSAGES = /timeout exceeded when trying to connect|connection terminated due to connection timeout|query read timeout|connect etimedout/i;
 
 /** Wraps any driver error with the database's (password-free) description and a stable code. */

@@ -108,7 +108,8 @@ function decode(text: string, what: string, fail: (reason: string) => never): st
 }
 
 function parseQuery(text: string, fail: (reason: string) => never): Record<string, string> {
-  const out: Record<string, string> = {};
+  // No prototype: an option called "__proto__" must be refused like any other unknown one, not vanish.
+  const out: Record<string, string> = Object.create(null);
   if (text === '') return out;
   for (const part of text.split('&')) {
     if (part === '') continue;
@@ -125,7 +126,8 @@ function parseQuery(text: string, fail: (reason: string) => never): Record<strin
 export function redactDbUrl(url: string): string {
   if (typeof url !== 'string') return '';
   // Greedy to the last '@': a password with a raw '@' in it must not leak its tail as the "host".
+  // The scheme is optional so that "user:password@host/db" typed without one is hidden too.
   return url
-    .replace(/^([^:/?#]*:\/\/[^:/@?#]*):.*@/s, '$1:***@')
+    .replace(/^((?:[^:/?#@]*:\/\/)?[^:/@?#]*):(?!\/\/).*@/s, '$1:***@')
     .replace(/([?&]password=)[^&]*/gi, '$1***');
 }

@@ -1,8 +1,6 @@
 // The Cookie request header as tornado reads it (httputil.parse_cookie, then http.cookies.SimpleCookie), so the
 // guard judges the same cookie values the hub and the single-user servers will see.
 
-const SEMICOLON = 0x3b;
-const EQUALS = 0x3d;
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 
@@ -16,23 +14,28 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   const cookies = new Map<string, string>();
   if (typeof header !== 'string') return cookies;
   const len = header.length;
-  let start = 0;
-  let eq = -1;
-  for (let i = 0; i <= len; i++) {
-    const c = i < len ? header.charCodeAt(i) : SEMICOLON;
-    if (c === EQUALS) {
-      if (eq < 0) eq = i;
-    } else if (c === SEMICOLON) {
-      const keyEnd = eq < 0 ? start : eq;
-      const ks = skipSpace(header, start, keyEnd);
-      const ke = trimEnd(header, ks, keyEnd);
-      if (ks < ke && isLegalCookieName(header, ks, ke)) {
-        const vs = skipSpace(header, eq < 0 ? start : eq + 1, i);
-        cookies.set(header.slice(ks, ke), unquote(header, vs, trimEnd(header, vs, i)));
+  // Next '=' and backslash at or after the current chunk; both only move forward, so the whole parse stays linear.
+  let nextEq = -1;
+  let nextBackslash = -1;
+  for (let start = 0; start <= len; ) {
+    const end = indexOrEnd(header, ';', start);
+    if (nextEq < start) nextEq = indexOrEnd(header, '=', start);
+    const keyEnd = nextEq < end ? nextEq : start;
+    const ks = skipSpace(header, start, keyEnd);
+    const ke = trimEnd(header, ks, keyEnd);
+    if (ks < ke && isLegalCookieName(header, ks, ke)) {
+      const vs = skipSpace(header, nextEq < end ? nextEq + 1 : start, end);
+      const ve = trimEnd(header, vs, end);
+      let value: string;
+      if (ve - vs >= 2 && header.charCodeAt(vs) === QUOTE && header.charCodeAt(ve - 1) === QUOTE) {
+        if (nextBackslash <= vs) nextBackslash = indexOrEnd(header, '\\', vs + 1);
+        value = nextBackslash < ve - 1 ? unescapeQuoted(header, vs + 1, ve - 1, nextBackslash) : header.slice(vs + 1, ve - 1);
+      } else {
+        value = header.slice(vs, ve);
       }
-      start = i + 1;
-      eq = -1;
+      cookies.set(header.slice(ks, ke), value);
     }
+    start = end + 1;
   }
   return cookies;
 }
@@ -50,35 +53,29 @@ export function stripCookies(header: string, drop: (name: string) => boolean): s
   let spanStart = -1;
   let spanEnd = -1;
   let out = '';
-  let start = 0;
-  let eq = -1;
-  for (let i = 0; i <= len; i++) {
-    const c = i < len ? header.charCodeAt(i) : SEMICOLON;
-    if (c === EQUALS) {
-      if (eq < 0) eq = i;
-      continue;
-    }
-    if (c !== SEMICOLON) continue;
-    const keyEnd = eq < 0 ? start : eq;
+  let nextEq = -1;
+  for (let start = 0; start <= len; ) {
+    const end = indexOrEnd(header, ';', start);
+    if (nextEq < start) nextEq = indexOrEnd(header, '=', start);
+    const keyEnd = nextEq < end ? nextEq : start;
     const ks = skipSpace(header, start, keyEnd);
     const ke = trimEnd(header, ks, keyEnd);
     // Like tornado, a chunk with neither name nor value is no cookie; it is left out once anything is dropped.
-    if (ks < ke || skipSpace(header, eq < 0 ? start : eq + 1, i) < i) {
+    if (ks < ke || skipSpace(header, nextEq < end ? nextEq + 1 : start, end) < end) {
       if (drop(header.slice(ks, ke))) {
         if (!dropped && kept > 0) out = header.slice(spanStart, spanEnd);
         dropped = true;
       } else {
         kept++;
         if (dropped) {
-          out = out === '' ? header.slice(skipSpace(header, start, i), i) : `${out};${header.slice(start, i)}`;
+          out = out === '' ? header.slice(skipSpace(header, start, end), end) : `${out};${header.slice(start, end)}`;
         } else {
-          if (spanStart < 0) spanStart = skipSpace(header, start, i);
-          spanEnd = i;
+          if (spanStart < 0) spanStart = skipSpace(header, start, end);
+          spanEnd = end;
         }
       }
     }
-    start = i + 1;
-    eq = -1;
+    start = end + 1;
   }
   if (kept === 0) return undefined;
   return dropped ? out : header;
@@ -99,6 +96,12 @@ export function isPythonWhitespace(c: number): boolean {
     c === 0x205f ||
     c === 0x3000
   );
+}
+
+/** s.indexOf(search, from), or s.length when it does not occur. */
+function indexOrEnd(s: string, search: string, from: number): number {
+  const i = s.indexOf(search, from);
+  return i < 0 ? s.length : i;
 }
 
 function skipSpace(s: string, start: number, end: number): number {
@@ -132,33 +135,26 @@ function isLegalCookieName(s: string, start: number, end: number): boolean {
 }
 
 /**
- * http.cookies._unquote on s[start, end): only a value wrapped in double quotes is changed; the quotes go, and
- * inside them \ooo (first digit 0-3) becomes that octal character and \x (x not a newline) becomes x.
+ * The backslash escapes of http.cookies._unquote inside the quotes s[start, end), the first backslash being at
+ * `from`: \ooo (first digit 0-3) becomes that octal character, \x (x not a newline) becomes x.
  */
-function unquote(s: string, start: number, end: number): string {
-  if (end - start < 2 || s.charCodeAt(start) !== QUOTE || s.charCodeAt(end - 1) !== QUOTE) return s.slice(start, end);
-  const innerStart = start + 1;
-  const innerEnd = end - 1;
+function unescapeQuoted(s: string, start: number, end: number, from: number): string {
   let out = '';
-  let copied = innerStart;
-  for (let i = innerStart; i < innerEnd; i++) {
-    if (s.charCodeAt(i) !== BACKSLASH || i + 1 >= innerEnd) continue;
-    let replacement: string;
-    let consumed: number;
-    if (isOctalEscape(s, i + 1, innerEnd)) {
-      replacement = String.fromCharCode(parseInt(s.slice(i + 1, i + 4), 8));
-      consumed = 4;
+  let copied = start;
+  for (let i = from; i < end; i++) {
+    if (s.charCodeAt(i) !== BACKSLASH || i + 1 >= end) continue;
+    if (isOctalEscape(s, i + 1, end)) {
+      out += s.slice(copied, i) + String.fromCharCode(parseInt(s.slice(i + 1, i + 4), 8));
+      i += 3;
     } else if (s.charCodeAt(i + 1) !== 0x0a) {
-      replacement = s[i + 1]!;
-      consumed = 2;
+      out += s.slice(copied, i) + s[i + 1]!;
+      i += 1;
     } else {
       continue;
     }
-    out += s.slice(copied, i) + replacement;
-    i += consumed - 1;
     copied = i + 1;
   }
-  return copied === innerStart ? s.slice(innerStart, innerEnd) : out + s.slice(copied, innerEnd);
+  return out + s.slice(copied, end);
 }
 
 function isOctalEscape(s: string, at: number, end: number): boolean {

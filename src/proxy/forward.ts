@@ -8,6 +8,12 @@ import type { Route } from './route-table.js';
 
 export type ForwardError = (err: Error) => void;
 
+/**
+ * http-proxy joins target and request paths with a slash-collapsing join, which would turn `/user//alice/` (the
+ * hub's) into `/user/alice/` (alice's): the path the guard decided on is set on the outgoing request instead.
+ */
+const outgoingPath = new WeakMap<http.IncomingMessage, string>();
+
 /** http-proxy wants url.parse-shaped targets; building one per route once saves a parse per request. */
 export interface Target { protocol: string; hostname: string; host: string; port: string; path: string }
 
@@ -50,17 +56,35 @@ export class Forwarder {
       timeout: cfg.timeout,
       proxyTimeout: cfg.proxyTimeout,
     });
+    const setPath = (proxyReq: http.ClientRequest, req: http.IncomingMessage) => {
+      const path = outgoingPath.get(req);
+      if (path !== undefined) proxyReq.path = path;
+    };
+    this.proxy.on('proxyReq', setPath);
+    this.proxy.on('proxyReqWs', setPath);
+    this.prependPath = cfg.prependPath;
+  }
+
+  private readonly prependPath: boolean;
+
+  private remember(req: http.IncomingMessage, target: Target): void {
+    const url = req.url ?? '/';
+    const base = this.prependPath ? target.path.replace(/\/$/, '') : '';
+    outgoingPath.set(req, base + url);
   }
 
   web(req: http.IncomingMessage, res: http.ServerResponse, route: Route, onError: ForwardError): void {
     const target = targetOf(route);
     const agent = target.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
+    this.remember(req, target);
     this.proxy.web(req, res, { target, agent }, onError);
   }
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route, onError: ForwardError): void {
     // websockets hold their upstream connection for their whole life, so a pooled agent buys nothing
-    this.proxy.ws(req, socket, head, { target: targetOf(route) }, onError);
+    const target = targetOf(route);
+    this.remember(req, target);
+    this.proxy.ws(req, socket, head, { target }, onError);
   }
 
   close(): void {

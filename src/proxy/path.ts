@@ -18,6 +18,11 @@ function needsSlowPath(url: string, end: number): boolean {
   return false;
 }
 
+function hasDotSegment(path: string): boolean {
+  for (const seg of path.split('/')) if (seg === '.' || seg === '..') return true;
+  return false;
+}
+
 /** Host header without the port, lower-cased (hostnames are case-insensitive). */
 export function hostOf(host: string | undefined): string {
   if (!host) return '';
@@ -60,6 +65,9 @@ export function resolvePath(url: string | undefined, host: string | undefined, h
     throw new BadPath('malformed percent-encoding in the path');
   }
   if (decoded.indexOf('\0') !== -1) throw new BadPath('NUL byte in the path');
+  // literal dot segments are resolved above; any left came through encoded slashes (`a%2F..%2Fb`), and would
+  // name one route while the request is matched to another
+  if (decoded !== pathname && hasDotSegment(decoded)) throw new BadPath('dot segment hidden behind an encoded slash');
   return { routePath: hostRouting ? `/${hostOf(host)}${decoded}` : decoded, forwardUrl };
 }
 

@@ -99,7 +99,8 @@ export class RouteTable {
     let best = node.route;
     let start = 0;
     const end = path.length;
-    while (start < end && path.charCodeAt(start) === 47) start++;
+    // one leading slash only: in `//user/alice/` the first segment is empty, and empty segments match nothing
+    if (path.charCodeAt(0) === 47) start = 1;
     let stop = end;
     while (stop > start && path.charCodeAt(stop - 1) === 47) stop--;
     while (start < stop) {

@@ -22,6 +22,7 @@ test('longest prefix on whole segments, root as fallback', () => {
   assert.equal(r.match('/user/alice/gpu2/api')?.prefix, '/user/alice', 'an unknown named server falls back to the default one');
   assert.equal(r.match('/user/al')?.prefix, '/', 'a partial segment is not a match');
   assert.equal(r.match('/user//alice/')?.prefix, '/', 'an empty segment is a segment');
+  assert.equal(r.match('//user/alice/')?.prefix, '/', 'a leading empty segment too');
   assert.equal(r.match('/user/ALICE/')?.prefix, '/', 'matching is case-sensitive');
   assert.equal(r.match('/user/alice/gpu')?.owner, 'alice');
 });

@@ -24,6 +24,12 @@ function sslConfig(t: ServerTarget, description: string): mysql.PoolOptions['ssl
   };
 }
 
+function isConnectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return ['PROTOCOL_CONNECTION_LOST', 'ER_CONNECTION_KILLED', 'ECONNRESET', 'EPIPE'].includes(String(e?.code)) ||
+    /closed state/i.test(String(e?.message));
+}
+
 function session(conn: mysql.PoolConnection, timeoutMs: number): SqlSession {
   // Every statement carries its own deadline; on expiry mysql2 destroys the connection.
   const rows = async (sql: string, values?: unknown[]) => (await conn.query({ sql, values, timeout: timeoutMs }))[0] as Row[];
@@ -66,13 +72,8 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     supportBigNumbers: true,
   });
 
-  async function read(): Promise<HubSnapshot> {
-    let conn: mysql.PoolConnection;
-    try {
-      conn = await pool.getConnection();
-    } catch (err) {
-      throw toHubDbError(err, description);
-    }
+  async function attempt(): Promise<HubSnapshot> {
+    const conn = await pool.getConnection();
     try {
       // The server gives up waiting for a table lock too, rather than holding a request after the client left.
       await conn.query({ sql: `SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(timeoutMs / 1000))}`, timeout: timeoutMs });
@@ -84,7 +85,17 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     } catch (err) {
       // After an error the connection's state is unknown (maybe mid-query): throw it away rather than reuse it.
       conn.destroy();
-      throw toHubDbError(err, description);
+      throw err;
+    }
+  }
+
+  async function read(): Promise<HubSnapshot> {
+    try {
+      return await attempt();
+    } catch (err) {
+      // A pooled connection the server dropped while idle (wait_timeout, KILL, restart) is only noticed on use.
+      if (!isConnectionLost(err)) throw toHubDbError(err, description);
+      return attempt().catch((again: unknown) => { throw toHubDbError(again, description); });
     }
   }
 

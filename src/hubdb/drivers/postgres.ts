@@ -30,6 +30,12 @@ function sslConfig(t: ServerTarget, description: string): pg.PoolConfig['ssl'] {
   };
 }
 
+// 57P01–57P03: the server terminated the session (pg_terminate_backend, shutdown, restart).
+function isConnectionLost(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  return ['57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE'].includes(String(e?.code)) || /connection terminated unexpectedly/i.test(String(e?.message));
+}
+
 function session(client: pg.PoolClient): SqlSession {
   const rows = async (sql: string, values?: unknown[]) => (await client.query(sql, values)).rows as Row[];
   return {
@@ -84,13 +90,8 @@ export function openPostgres(t: ServerTarget, timeoutMs: number, description: st
   // The next read reconnects or reports the problem.
   pool.on('error', () => {});
 
-  async function read(): Promise<HubSnapshot> {
-    let client: pg.PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (err) {
-      throw toHubDbError(err, description);
-    }
+  async function attempt(): Promise<HubSnapshot> {
+    const client = await pool.connect();
     let failure: Error | undefined;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -99,10 +100,20 @@ export function openPostgres(t: ServerTarget, timeoutMs: number, description: st
       return snapshot;
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
-      throw toHubDbError(err, description);
+      throw err;
     } finally {
       // After an error the connection's state is unknown (maybe mid-query): throw it away rather than reuse it.
       client.release(failure);
+    }
+  }
+
+  async function read(): Promise<HubSnapshot> {
+    try {
+      return await attempt();
+    } catch (err) {
+      // A pooled connection the server dropped while idle (restart, failover, idle kill) is only noticed on use.
+      if (!isConnectionLost(err)) throw toHubDbError(err, description);
+      return attempt().catch((again: unknown) => { throw toHubDbError(again, description); });
     }
   }
 
