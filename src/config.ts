@@ -45,6 +45,8 @@ export const FLAGS: FlagSpec[] = [
   { name: 'proxy-timeout', kind: 'int', arg: 'ms', help: 'answer 503 when an upstream sends no response this long' },
   { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', help: 'keep idle client connections open this long (default 5000)' },
   { name: 'state-dir', kind: 'string', arg: 'dir', help: 'keep routes and guard state in this directory across restarts' },
+  { name: 'shutdown-timeout', kind: 'int', arg: 'ms', help: 'on SIGTERM, wait this long for requests in flight, then close the rest (default 10000)' },
+  { name: 'headers-timeout', kind: 'int', arg: 'ms', help: 'drop a client that has not sent its request headers in this time (default 30000)' },
   // identity (the hub's login cookie checked against the hub DB, hub-guard's session, an IdP JWT)
   { name: 'hub-db', kind: 'string', arg: 'url', help: "the hub's db_url: sqlite:///path (read-only), postgresql://…, mysql://…" },
   { name: 'cookie-secret-file', kind: 'string', arg: 'file', help: "the hub's cookie secret (default jupyterhub_cookie_secret; JPY_COOKIE_SECRET wins)" },
@@ -116,6 +118,8 @@ export interface Config {
   timeout?: number;
   proxyTimeout?: number;
   keepAliveTimeout: number;
+  shutdownTimeout: number;
+  headersTimeout: number;
   authToken?: string;
   stateDir?: string;
   hubDb?: string;
@@ -309,6 +313,8 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     timeout: int(raw, 'timeout', 1, 2 ** 31 - 1),
     proxyTimeout: int(raw, 'proxy-timeout', 1, 2 ** 31 - 1),
     keepAliveTimeout: int(raw, 'keep-alive-timeout', 1, 2 ** 31 - 1) ?? 5000,
+    shutdownTimeout: int(raw, 'shutdown-timeout', 0, 2 ** 31 - 1) ?? 10_000,
+    headersTimeout: int(raw, 'headers-timeout', 100, 2 ** 31 - 1) ?? 30_000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
     stateDir: str(raw, 'state-dir'),
     hubDb: str(raw, 'hub-db'),

@@ -2,6 +2,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import type { Config, Listen, TlsConfig } from './config.js';
 import { log, setLogLevel } from './log.js';
@@ -124,6 +125,14 @@ export async function startServer(cfg: Config): Promise<Running> {
   const publicServer = createServer(cfg.ssl, handlers.request);
   publicServer.on('upgrade', handlers.upgrade);
   publicServer.keepAliveTimeout = cfg.keepAliveTimeout;
+  // slow-header clients (slowloris) are cut off; bodies may stream as long as they move (uploads, websockets)
+  publicServer.headersTimeout = cfg.headersTimeout;
+  publicServer.requestTimeout = 0;
+  const upgraded = new Set<Duplex>();
+  publicServer.on('upgrade', (_req, socket) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
+  });
   publicServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // malformed requests get a status line, never a crash; HPE_HEADER_OVERFLOW is the oversized-header case
     if (!socket.writable) return socket.destroy();
@@ -199,15 +208,23 @@ export async function startServer(cfg: Config): Promise<Running> {
   });
   if (!cfg.authToken) log.warn('REST API is not authenticated: set CONFIGPROXY_AUTH_TOKEN');
 
+  /** Graceful: stop accepting, let requests in flight finish, close what is left after --shutdown-timeout. */
   const stop = async () => {
     listening = false;
     watchdog?.stop();
     persistence?.stop();
     const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => {
+    const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => {
       s.close(() => resolve());
       s.closeIdleConnections();
     })));
+    const deadline = setTimeout(() => {
+      for (const s of servers) s.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
+    }, cfg.shutdownTimeout);
+    // websockets never finish by themselves: they get the timeout to end, then are closed
+    await closed;
+    clearTimeout(deadline);
     forwarder.close();
     await db?.close();
     await persistence?.flush();
