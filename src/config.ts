@@ -45,6 +45,9 @@ export const FLAGS: FlagSpec[] = [
   { name: 'proxy-timeout', kind: 'int', arg: 'ms', help: 'answer 503 when an upstream sends no response this long' },
   { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', help: 'keep idle client connections open this long (default 5000)' },
   { name: 'state-dir', kind: 'string', arg: 'dir', help: 'keep routes and guard state in this directory across restarts' },
+  { name: 'upstream', kind: 'string', arg: 'url', help: 'front mode: send every allowed request to this proxy (e.g. an existing CHP) instead of route targets' },
+  { name: 'upstream-api', kind: 'string', arg: 'url', help: "front mode: poll this CHP API's routes for ownership (token: HUB_GUARD_UPSTREAM_TOKEN or CONFIGPROXY_AUTH_TOKEN)" },
+  { name: 'upstream-poll-interval', kind: 'number', arg: 's', help: 'front mode: seconds between route polls (default 5)' },
   { name: 'shutdown-timeout', kind: 'int', arg: 'ms', help: 'on SIGTERM, wait this long for requests in flight, then close the rest (default 10000)' },
   { name: 'headers-timeout', kind: 'int', arg: 'ms', help: 'drop a client that has not sent its request headers in this time (default 30000)' },
   // identity (the hub's login cookie checked against the hub DB, hub-guard's session, an IdP JWT)
@@ -118,6 +121,7 @@ export interface Config {
   timeout?: number;
   proxyTimeout?: number;
   keepAliveTimeout: number;
+  front?: { upstream: string; api: string; token?: string; pollMs: number };
   shutdownTimeout: number;
   headersTimeout: number;
   authToken?: string;
@@ -195,6 +199,18 @@ function num(raw: Raw, name: string, min: number, max: number): number | undefin
     throw new ConfigError(`--${name} must be a number from ${min} to ${max}, got '${v}'`);
   }
   return Number(v);
+}
+
+function front(raw: Raw, env: NodeJS.ProcessEnv): Config['front'] {
+  const upstream = httpUrl(raw, 'upstream');
+  const api = httpUrl(raw, 'upstream-api');
+  if (!upstream && !api) {
+    if (raw.has('upstream-poll-interval')) throw new ConfigError('--upstream-poll-interval needs --upstream and --upstream-api');
+    return undefined;
+  }
+  if (!upstream || !api) throw new ConfigError('--upstream and --upstream-api go together');
+  const token = env.HUB_GUARD_UPSTREAM_TOKEN || env.CONFIGPROXY_AUTH_TOKEN || undefined;
+  return { upstream, api, token, pollMs: Math.round((num(raw, 'upstream-poll-interval', 0.1, 3600) ?? 5) * 1000) };
 }
 
 function idp(raw: Raw): Config['idp'] {
@@ -313,6 +329,7 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     timeout: int(raw, 'timeout', 1, 2 ** 31 - 1),
     proxyTimeout: int(raw, 'proxy-timeout', 1, 2 ** 31 - 1),
     keepAliveTimeout: int(raw, 'keep-alive-timeout', 1, 2 ** 31 - 1) ?? 5000,
+    front: front(raw, env),
     shutdownTimeout: int(raw, 'shutdown-timeout', 0, 2 ** 31 - 1) ?? 10_000,
     headersTimeout: int(raw, 'headers-timeout', 100, 2 ** 31 - 1) ?? 30_000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,

@@ -12,6 +12,7 @@ import { Forwarder } from './proxy/forward.js';
 import { createHandlers } from './proxy/handler.js';
 import { RouteTable } from './proxy/route-table.js';
 import { TargetConflicts } from './proxy/target-conflicts.js';
+import { UpstreamRoutes } from './proxy/upstream-routes.js';
 import { openStore, type StateStore } from './state/store.js';
 import { persistRoutes, restoreRoutes } from './state/route-persistence.js';
 import { Maintenance } from './state/maintenance.js';
@@ -77,9 +78,11 @@ export async function startServer(cfg: Config): Promise<Running> {
   setLogLevel(cfg.logLevel);
   const routes = new RouteTable();
   const store = openStore(cfg.stateDir);
-  const restored = await restoreRoutes(store, routes);
+  // in front mode the upstream proxy owns the routes; they are mirrored, not restored
+  const restored = cfg.front ? 0 : await restoreRoutes(store, routes);
   if (cfg.defaultTarget && !routes.get('/')) routes.add('/', { target: cfg.defaultTarget });
-  const persistence = cfg.stateDir ? persistRoutes(store, routes) : undefined;
+  const persistence = cfg.stateDir && !cfg.front ? persistRoutes(store, routes) : undefined;
+  const upstreamRoutes = cfg.front ? new UpstreamRoutes(routes, { api: cfg.front.api, token: cfg.front.token, pollMs: cfg.front.pollMs }) : undefined;
   metrics.routes.set(routes.size);
   routes.onChange(() => metrics.routes.set(routes.size));
 
@@ -198,6 +201,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   }
   if (cfg.pidFile) writeFileSync(cfg.pidFile, String(process.pid));
   await watchdog?.start();
+  await upstreamRoutes?.start();
   listening = true;
   log.info('hub-guard listening', {
     public: `${cfg.ssl ? 'https' : 'http'}://${cfg.listen.path ?? `${cfg.listen.host ?? '*'}:${ports.public}`}`,
@@ -212,6 +216,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   const stop = async () => {
     listening = false;
     watchdog?.stop();
+    upstreamRoutes?.stop();
     persistence?.stop();
     const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => {

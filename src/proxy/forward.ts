@@ -19,12 +19,15 @@ export interface Target { protocol: string; hostname: string; host: string; port
 
 const targets = new WeakMap<Route, Target>();
 
+function toTarget(u: URL): Target {
+  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return { protocol: u.protocol, hostname, host: hostname, port: u.port, path: u.pathname === '/' ? '' : u.pathname + u.search };
+}
+
 function targetOf(route: Route): Target {
   let t = targets.get(route);
   if (!t) {
-    const u = route.target;
-    const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-    t = { protocol: u.protocol, hostname, host: hostname, port: u.port, path: u.pathname === '/' ? '' : u.pathname + u.search };
+    t = toTarget(route.target);
     targets.set(route, t);
   }
   return t;
@@ -34,6 +37,8 @@ export class Forwarder {
   readonly proxy: httpProxy;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
+  /** Front mode: every request goes to this one proxy, whatever route it matched. */
+  private readonly upstream?: Target;
 
   constructor(cfg: Config) {
     this.httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256 });
@@ -63,6 +68,7 @@ export class Forwarder {
     this.proxy.on('proxyReq', setPath);
     this.proxy.on('proxyReqWs', setPath);
     this.prependPath = cfg.prependPath;
+    if (cfg.front) this.upstream = toTarget(new URL(cfg.front.upstream));
   }
 
   private readonly prependPath: boolean;
@@ -73,16 +79,17 @@ export class Forwarder {
     outgoingPath.set(req, base + url);
   }
 
-  web(req: http.IncomingMessage, res: http.ServerResponse, route: Route, onError: ForwardError): void {
-    const target = targetOf(route);
+  /** `route` may be undefined only in front mode, where the upstream answers unrouted paths itself. */
+  web(req: http.IncomingMessage, res: http.ServerResponse, route: Route | undefined, onError: ForwardError): void {
+    const target = this.upstream ?? targetOf(route!);
     const agent = target.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
     this.remember(req, target);
     this.proxy.web(req, res, { target, agent }, onError);
   }
 
-  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route, onError: ForwardError): void {
+  ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route | undefined, onError: ForwardError): void {
     // websockets hold their upstream connection for their whole life, so a pooled agent buys nothing
-    const target = targetOf(route);
+    const target = this.upstream ?? targetOf(route!);
     this.remember(req, target);
     this.proxy.ws(req, socket, head, { target }, onError);
   }

@@ -108,8 +108,9 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     }
   }
 
-  function forwardUrl(facts: RequestFacts, route: Route): string {
-    return cfg.includePrefix ? facts.path.forwardUrl : stripPrefix(facts.path.forwardUrl, route.prefix, cfg.hostRouting);
+  function forwardUrl(facts: RequestFacts, route: Route | undefined): string {
+    // in front mode the upstream proxy does its own prefix handling
+    return cfg.includePrefix || !route || cfg.front ? facts.path.forwardUrl : stripPrefix(facts.path.forwardUrl, route.prefix, cfg.hostRouting);
   }
 
   return {
@@ -158,7 +159,7 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     const req = facts.req;
     if (answer) return refuse(facts, answer, res);
     const route = facts.route;
-    if (!route) {
+    if (!route && !cfg.front) {
       outcome.noRoute.inc();
       return errors.web(404, req, res);
     }
@@ -168,13 +169,13 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     res.on('finish', () => {
       end();
       // only successful answers count as activity, as in CHP: a flood of 404s must not keep a server alive
-      if (res.statusCode < 300) route.lastActivity = Date.now();
+      if (route && res.statusCode < 300) route.lastActivity = Date.now();
     });
     outcome.forwarded.inc();
     forwarder.web(req, res, route, (err) => {
       outcome.upstreamError.inc();
       metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
-      log.warn('upstream error', { route: route.prefix, target: route.data.target, error: (err as NodeJS.ErrnoException).code ?? err.message });
+      log.warn('upstream error', { route: route?.prefix, target: cfg.front?.upstream ?? route?.data.target, error: (err as NodeJS.ErrnoException).code ?? err.message });
       errors.web(503, req, res);
     });
   }
@@ -183,7 +184,7 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     const req = facts.req;
     if (answer) return refuse(facts, answer, socket);
     const route = facts.route;
-    if (!route) {
+    if (!route && !cfg.front) {
       outcome.noRoute.inc();
       return errors.ws(404, req, socket);
     }
@@ -194,8 +195,10 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
       metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();
       errors.ws(503, req, socket);
     });
-    socket.on('data', () => {
-      route.lastActivity = Date.now();
-    });
+    if (route) {
+      socket.on('data', () => {
+        route.lastActivity = Date.now();
+      });
+    }
   }
 }
