@@ -58,21 +58,24 @@ function hubCookie(cookies: Map<string, string>, d: IdentifyDeps): HubCookie {
   return result;
 }
 
-type SessionCheck = { kind: 'none' } | { kind: 'stale' } | { kind: 'conflict'; name: string } | { kind: 'user'; user: HubUser };
+type SessionCheck = { kind: 'none' } | { kind: 'stale' } | { kind: 'conflict'; name: string } | { kind: 'user'; user: HubUser; renew: boolean };
 
 /** A session counts only while the hub still gives that user the cookie_id it was minted for. */
-function checkSession(claims: SessionClaims | null | undefined, users: UsersIndex): SessionCheck {
+function checkSession(claims: SessionClaims | null | undefined, users: UsersIndex, ttlSec: number): SessionCheck {
   if (!claims) return claims === null ? { kind: 'stale' } : { kind: 'none' };
   const user = users.user(claims.name);
-  if (user && user.id === claims.uid && user.cookieId !== null && cookieIdHash(user.cookieId) === claims.cid) return { kind: 'user', user };
+  if (user && user.id === claims.uid && user.cookieId !== null && cookieIdHash(user.cookieId) === claims.cid) {
+    return { kind: 'user', user, renew: claims.exp - Date.now() / 1000 < ttlSec / 2 };
+  }
   // the cookie_id it was bound to now belongs to someone else: the incident's pattern, never a quiet logout
   const holder = users.byCookieIdHash(claims.cid);
   if (holder.kind === 'many' || (holder.kind === 'one' && holder.user.name !== claims.name)) return { kind: 'conflict', name: claims.name };
   return { kind: 'stale' };
 }
 
-function combine(cookies: Map<string, string>, hub: HubCookie, claims: SessionClaims | null | undefined, idpName: string | null | undefined, users: UsersIndex): Resolved {
-  const session = checkSession(claims, users);
+function combine(cookies: Map<string, string>, hub: HubCookie, claims: SessionClaims | null | undefined, idpName: string | null | undefined, d: IdentifyDeps): Resolved {
+  const users = d.users;
+  const session = checkSession(claims, users, d.sessions?.ttlSec ?? 0);
   const out: Resolved = { identity: { kind: 'anonymous' }, cookies };
   if (session.kind === 'stale') out.staleSession = true;
   if (hub.kind === 'unknown') out.unknownCookieId = true;
@@ -93,7 +96,8 @@ function combine(cookies: Map<string, string>, hub: HubCookie, claims: SessionCl
   if (session.kind === 'conflict') return conflict(session.name);
   if (hub.kind === 'user') {
     if (session.kind === 'user' && session.user.id !== hub.user.id) return conflict(session.user.name);
-    if (session.kind !== 'user') out.mintFor = hub.user;
+    // a session past half its life is renewed while the hub cookie is there, so active users stay identified
+    if (session.kind !== 'user' || session.renew) out.mintFor = hub.user;
     out.identity = { kind: 'user', name: hub.user.name, id: hub.user.id, source: 'hub-cookie' };
     return out;
   }
@@ -110,7 +114,7 @@ export function identify(headers: IncomingHttpHeaders, d: IdentifyDeps): Resolve
   const idpToken = d.idp?.token(headers);
   const idpName = idpToken ? d.idp!.verify(idpToken) : undefined;
   if (claims instanceof Promise || idpName instanceof Promise) {
-    return Promise.all([claims, idpName]).then(([c, n]) => combine(cookies, hub, c, n, d.users));
+    return Promise.all([claims, idpName]).then(([c, n]) => combine(cookies, hub, c, n, d));
   }
-  return combine(cookies, hub, claims, idpName, d.users);
+  return combine(cookies, hub, claims, idpName, d);
 }

@@ -125,3 +125,14 @@ test('without a cookie secret the hub cookie is ignored', async () => {
   const r = await who({ ...deps, secret: undefined }, hubCookie(''));
   assert.deepEqual(r.identity, { kind: 'anonymous' });
 });
+
+test('a session past half its life is renewed while the hub cookie is present', async () => {
+  const { deps } = await setup();
+  const short = new Sessions(Buffer.alloc(32, 1), 3600);
+  const d = { ...deps, sessions: short };
+  const fresh = await short.mint('alice', 1, cookieIdHash(CID_A));
+  assert.equal((await who(d, `hub-guard-session=${fresh}; ${hubCookie(CID_A)}`)).mintFor, undefined);
+  const old = new Sessions(Buffer.alloc(32, 1), 600);
+  const aging = await old.mint('alice', 1, cookieIdHash(CID_A));
+  assert.equal((await who(d, `hub-guard-session=${aging}; ${hubCookie(CID_A)}`)).mintFor?.name, 'alice');
+});
