@@ -121,6 +121,12 @@ function cookieIdFindings(users: HubUser[]): Finding[] {
   return out;
 }
 
+/** quick_check's first real complaint, without its "*** in database main ***" header. */
+function firstProblem(integrity: string): string {
+  const line = integrity.split(/\n|; /).map((l) => l.trim()).find((l) => l !== '' && !/^\*\*\*.*\*\*\*$/.test(l)) ?? integrity;
+  return line.slice(0, 200);
+}
+
 /** Turns a snapshot into findings. Pure: no I/O, no clock. Unreachable or missing databases are the caller's. */
 export function checkSnapshot(s: HubSnapshot, baseline: Baseline | null, opts: CheckOptions): Finding[] {
   const out: Finding[] = [];
@@ -224,7 +230,9 @@ export function checkSnapshot(s: HubSnapshot, baseline: Baseline | null, opts: C
     out.push({
       check: 'integrity',
       severity: 'critical',
-      message: `SQLite reports the hub database file is damaged: ${s.integrity.slice(0, 300)}`,
+      message:
+        `SQLite reports the hub database file is damaged (${JSON.stringify(firstProblem(s.integrity))}). ` +
+        'Stop the hub and restore the file from a backup before trusting anything in it.',
       detail: { integrity: s.integrity },
     });
   }

@@ -22,7 +22,7 @@ export const HUB_TABLES = [
 ] as const;
 
 /** Drivers hand back BLOBs as Buffers and BIGINTs as strings or bigints; this turns them into plain values. */
-export function text(v: unknown): string | null {
+function text(v: unknown): string | null {
   if (v === null || v === undefined) return null;
   if (Buffer.isBuffer(v)) return v.toString('utf8');
   if (v instanceof Date) return v.toISOString();
@@ -39,7 +39,7 @@ function bool(v: unknown): boolean {
 }
 
 /** The hub writes naive UTC datetimes; say so with a 'Z' so the value parses the same everywhere. */
-export function isoTimestamp(v: unknown): string | null {
+function isoTimestamp(v: unknown): string | null {
   const raw = text(v);
   if (raw === null) return null;
   const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(raw);

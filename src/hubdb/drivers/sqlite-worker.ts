@@ -1,13 +1,14 @@
 // Runs in a worker thread: better-sqlite3 is synchronous, and a hub DB on a slow or hung volume (NFS PVC)
-// must never stall the proxy's event loop. The parent enforces the deadline by terminating this thread.
+// must never stall the proxy's event loop. The parent enforces the deadline (see sqlite.ts).
 import { existsSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { readSnapshot, type Row, type SqlSession } from '../read.js';
+import type { HubSnapshot } from '../snapshot.js';
 
 export interface SqliteWorkerData { file: string; busyTimeoutMs: number }
 export type SqliteWorkerReply =
-  | { id: number; ok: true; snapshot: Awaited<ReturnType<typeof readSnapshot>> }
+  | { id: number; ok: true; snapshot: HubSnapshot }
   | { id: number; ok: false; message: string; code: string };
 
 const { file, busyTimeoutMs } = workerData as SqliteWorkerData;
@@ -41,7 +42,7 @@ function session(db: Database.Database): SqlSession {
   };
 }
 
-async function read(): Promise<Awaited<ReturnType<typeof readSnapshot>>> {
+async function read(): Promise<HubSnapshot> {
   let db: Database.Database;
   try {
     // Opened anew for every read, so a file that was replaced, renamed over or truncated is always the one read.
@@ -51,6 +52,7 @@ async function read(): Promise<Awaited<ReturnType<typeof readSnapshot>>> {
     throw err;
   }
   try {
+    // One read transaction for a consistent picture; closing the connection ends it.
     db.exec('BEGIN');
     return await readSnapshot(session(db), Date.now());
   } finally {
