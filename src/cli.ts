@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, buildConfig, helpText } from './config.js';
 import { log } from './log.js';
 import { startServer } from './server.js';
+import { runMaintenance } from './commands/maintenance.js';
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -11,6 +12,10 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'maintenance') {
+    process.exitCode = await runMaintenance(argv.slice(1));
+    return;
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
     return;

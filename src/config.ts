@@ -45,6 +45,12 @@ export const FLAGS: FlagSpec[] = [
   { name: 'proxy-timeout', kind: 'int', arg: 'ms', help: 'answer 503 when an upstream sends no response this long' },
   { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', help: 'keep idle client connections open this long (default 5000)' },
   { name: 'state-dir', kind: 'string', arg: 'dir', help: 'keep routes and guard state in this directory across restarts' },
+  // shared state, so any number of replicas behave as one
+  { name: 'redis-url', kind: 'string', arg: 'url', help: 'share state through Redis: redis://[user:password@]host[:port][/db] or rediss:// (TLS); password better in HUB_GUARD_REDIS_PASSWORD' },
+  { name: 'redis-sentinels', kind: 'string', arg: 'host:port,…', help: 'find the Redis primary through these Sentinels (with --redis-sentinel-name; --redis-url then only gives credentials, db and rediss://)' },
+  { name: 'redis-sentinel-name', kind: 'string', arg: 'name', help: 'the primary group name the Sentinels monitor' },
+  { name: 'redis-prefix', kind: 'string', arg: 'prefix', help: 'prefix of every Redis key and channel (default hub-guard:); replicas of one proxy share it' },
+  { name: 'activity-interval', kind: 'number', arg: 's', help: 'seconds between writes of last_activity to the state store, merged across replicas (default 5)' },
   { name: 'upstream', kind: 'string', arg: 'url', help: 'front mode: send every allowed request to this proxy (e.g. an existing CHP) instead of route targets' },
   { name: 'upstream-api', kind: 'string', arg: 'url', help: "front mode: poll this CHP API's routes for ownership (token: HUB_GUARD_UPSTREAM_TOKEN or CONFIGPROXY_AUTH_TOKEN)" },
   { name: 'upstream-poll-interval', kind: 'number', arg: 's', help: 'front mode: seconds between route polls (default 5)' },
@@ -61,7 +67,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'jwt-issuer', kind: 'string', arg: 'iss', help: 'required issuer of identity-provider JWTs' },
   { name: 'jwt-audience', kind: 'string', arg: 'aud', help: 'required audience of identity-provider JWTs' },
   { name: 'username-claim', kind: 'string', arg: 'claim', help: 'JWT claim holding the user name (default email; lower-cased, e-mail domain dropped)' },
-  { name: 'admin-access', kind: 'bool', negatable: true, help: "refuse hub admins (and roles with unfiltered access:servers) other users' servers" },
+  { name: 'admin-access', kind: 'bool', negatable: true, help: "refuse hub admins (unfiltered access:servers) other users' servers; roles naming users still apply" },
   // DB watchdog and maintenance
   { name: 'db-check-interval', kind: 'number', arg: 's', help: 'seconds between hub DB checks (default 5)' },
   { name: 'db-timeout', kind: 'int', arg: 'ms', help: 'timeout of each hub DB query (default 3000)' },
@@ -95,6 +101,20 @@ export interface TlsConfig {
 
 export interface Listen { host?: string; port?: number; path?: string }
 
+export interface RedisConfig {
+  /** The server, or with sentinels unused. */
+  host: string;
+  port: number;
+  tls: boolean;
+  db: number;
+  username?: string;
+  password?: string;
+  sentinels?: { host: string; port: number }[];
+  sentinelName?: string;
+  sentinelPassword?: string;
+  prefix: string;
+}
+
 export interface Config {
   listen: Listen;
   apiListen: Listen;
@@ -126,6 +146,8 @@ export interface Config {
   headersTimeout: number;
   authToken?: string;
   stateDir?: string;
+  redis?: RedisConfig;
+  activityIntervalMs: number;
   hubDb?: string;
   cookieSecretFile: string;
   cookieSecretHex?: string;
@@ -244,6 +266,61 @@ function httpUrl(raw: Raw, name: string): string | undefined {
   return v;
 }
 
+/** The URL as it may be shown: without its user information (a password may hold any character). */
+const maskPassword = (url: string) => url.replace(/^([a-z]+:\/\/).*@/i, '$1***@');
+
+function hostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^\s:[\]/]+):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) return undefined;
+  return { host: m[1], port: Number(m[2]) };
+}
+
+function redis(raw: Raw, env: NodeJS.ProcessEnv): RedisConfig | undefined {
+  const url = str(raw, 'redis-url');
+  const sentinels = str(raw, 'redis-sentinels');
+  const name = str(raw, 'redis-sentinel-name');
+  if (name !== undefined && sentinels === undefined) throw new ConfigError('--redis-sentinel-name needs --redis-sentinels');
+  if (sentinels !== undefined && !name) throw new ConfigError('--redis-sentinels needs --redis-sentinel-name (the primary group name the Sentinels monitor)');
+  if (url === undefined && sentinels === undefined) {
+    if (raw.has('redis-prefix')) throw new ConfigError('--redis-prefix needs --redis-url or --redis-sentinels');
+    return undefined;
+  }
+  const prefix = str(raw, 'redis-prefix') ?? 'hub-guard:';
+  if (!/^[\x21-\x7e]{1,100}$/.test(prefix)) throw new ConfigError(`--redis-prefix must be 1 to 100 printable characters without spaces, got '${prefix}'`);
+  const c: RedisConfig = { host: '127.0.0.1', port: 6379, tls: false, db: 0, prefix };
+  if (url !== undefined) {
+    const shown = maskPassword(url);
+    let u: URL;
+    try {
+      u = new URL(url);
+    } catch {
+      throw new ConfigError(`--redis-url must be a URL like redis://host:6379/0 or rediss://host:6380, got '${shown}'`);
+    }
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`--redis-url must start with redis:// or rediss://, got '${shown}'`);
+    if (!u.hostname) throw new ConfigError(`--redis-url has no host: '${shown}'`);
+    if (u.search || u.hash) throw new ConfigError(`--redis-url takes no query or fragment: '${shown}'`);
+    const db = /^\/?(\d{0,5})$/.exec(u.pathname);
+    if (!db) throw new ConfigError(`--redis-url: the path must be a database number like /0, got '${shown}'`);
+    c.host = u.hostname.replace(/^\[|\]$/g, '');
+    c.port = u.port ? Number(u.port) : 6379;
+    c.tls = u.protocol === 'rediss:';
+    c.db = Number(db[1] || 0);
+    c.username = decodeURIComponent(u.username) || undefined;
+    c.password = decodeURIComponent(u.password) || undefined;
+  }
+  if (env.HUB_GUARD_REDIS_PASSWORD) c.password = env.HUB_GUARD_REDIS_PASSWORD;
+  if (sentinels !== undefined) {
+    c.sentinels = sentinels.split(',').map((part) => {
+      const hp = hostPort(part.trim());
+      if (!hp) throw new ConfigError(`--redis-sentinels must be host:port[,host:port…], got '${part.trim()}'`);
+      return hp;
+    });
+    c.sentinelName = name;
+    c.sentinelPassword = env.HUB_GUARD_REDIS_SENTINEL_PASSWORD || undefined;
+  }
+  return c;
+}
+
 function readFlagFile(raw: Raw, name: string): Buffer | undefined {
   const file = str(raw, name);
   if (file === undefined) return undefined;
@@ -293,6 +370,7 @@ function logLevel(raw: Raw): Level {
 
 export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
   const raw = parseFlags(argv);
+  const redisConfig = redis(raw, env);
   const port = int(raw, 'port', 0, 65535) ?? 8000;
   const apiPort = int(raw, 'api-port', 0, 65535) ?? port + 1;
   const metricsPort = int(raw, 'metrics-port', 0, 65535);
@@ -334,6 +412,8 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     headersTimeout: int(raw, 'headers-timeout', 100, 2 ** 31 - 1) ?? 30_000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
     stateDir: str(raw, 'state-dir'),
+    redis: redisConfig,
+    activityIntervalMs: Math.round((num(raw, 'activity-interval', 0.1, 3600) ?? 5) * 1000),
     hubDb: str(raw, 'hub-db'),
     cookieSecretFile: str(raw, 'cookie-secret-file') ?? 'jupyterhub_cookie_secret',
     cookieSecretHex: env.JPY_COOKIE_SECRET || undefined,

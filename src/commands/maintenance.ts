@@ -161,22 +161,24 @@ function request(url: URL, method: string, token: string | undefined, who: strin
   });
 }
 
-/** Turns any answer but a 200 with JSON into a message saying what to do about it. */
-function expectJson(r: Reply, url: URL, tokenSource: string | undefined): Record<string, unknown> {
+const NOT_THE_API = `--api-url must be hub-guard's API port (default ${DEFAULT_API_URL}), not its public port or a configurable-http-proxy`;
+
+/** Turns any answer but a 200 with the expected JSON into a message saying what to do about it. */
+function expectJson(r: Reply, url: URL, tokenSource: string | undefined, shape: (body: Record<string, unknown>) => boolean): Record<string, unknown> {
   const where = url.origin;
   if (r.status === 403) {
     throw new Failure(tokenSource
       ? `the hub-guard API at ${where} refused the token from ${tokenSource} (403). Use the operator token hub-guard runs with (its --operator-token, HUB_GUARD_OPERATOR_TOKEN or CONFIGPROXY_AUTH_TOKEN).`
       : `the hub-guard API at ${where} wants a token (403). Set HUB_GUARD_OPERATOR_TOKEN (or CONFIGPROXY_AUTH_TOKEN) to the operator token hub-guard runs with.`);
   }
-  if (r.status === 404) {
-    throw new Failure(`${where} has no ${url.pathname} (404): --api-url must be hub-guard's API port (default ${DEFAULT_API_URL}), not its public port or a configurable-http-proxy.`);
-  }
+  if (r.status === 404) throw new Failure(`${where} has no ${url.pathname} (404): ${NOT_THE_API}.`);
   const body = r.body as Record<string, unknown> | undefined;
   if (r.status !== 200 || typeof body !== 'object' || body === null) {
-    const detail = typeof body?.error === 'string' ? `: ${body.error}` : '';
+    const detail = typeof body?.error === 'string' ? `: ${body.error}` : r.status >= 300 && r.status < 400 ? ` (a redirect: ${NOT_THE_API})` : '';
     throw new Failure(`the hub-guard API at ${where} answered ${r.status}${detail}`);
   }
+  // something else that answers JSON (the hub behind the public port, say) must not pass for a switch that worked
+  if (!shape(body)) throw new Failure(`${where}${url.pathname} answered, but not as hub-guard's operator API does: ${NOT_THE_API}.`);
   return body;
 }
 
@@ -204,8 +206,8 @@ function describe(m: Record<string, unknown>): string[] {
 
 function describeHistory(history: unknown): string[] {
   if (!Array.isArray(history) || history.length === 0) return [];
-  const recent = (history as AuditEntry[]).slice(-5);
-  return ['Recent changes:', ...recent.map((e) => `  ${e.time}  ${e.action.padEnd(3)} ${e.mode.padEnd(6)} ${e.by}: ${e.reason}`)];
+  const recent = (history as Partial<AuditEntry>[]).slice(-5);
+  return ['Recent changes:', ...recent.map((e) => `  ${String(e.time)}  ${String(e.action).padEnd(3)} ${String(e.mode).padEnd(6)} ${String(e.by)}: ${String(e.reason)}`)];
 }
 
 function describeStatus(s: Record<string, unknown>): string[] {
@@ -227,10 +229,12 @@ async function viaApi(o: Options, env: NodeJS.ProcessEnv, p: Printer): Promise<v
   const token = tokenSource && env[tokenSource];
   const who = operatorName(env);
   const maintenanceUrl = new URL('api/guard/maintenance', base);
-  const call = async (url: URL, method: string, body?: unknown) => expectJson(await request(url, method, token, who, body), url, tokenSource);
+  const isMaintenance = (b: Record<string, unknown>) => typeof b.on === 'boolean';
+  const isStatus = (b: Record<string, unknown>) => typeof b.maintenance === 'object' && b.maintenance !== null && isMaintenance(b.maintenance as Record<string, unknown>);
+  const call = async (url: URL, method: string, body?: unknown, shape = isMaintenance) => expectJson(await request(url, method, token, who, body), url, tokenSource, shape);
 
   if (o.action === 'status') {
-    const status = await call(new URL('api/guard/status', base), 'GET');
+    const status = await call(new URL('api/guard/status', base), 'GET', undefined, isStatus);
     p.out(o.json ? JSON.stringify(status, null, 2) : describeStatus(status).join('\n'));
     return;
   }

@@ -87,10 +87,12 @@ export class Watchdog {
       this.unknownCookies = this.unknownCookies.filter((t) => now - t < MINUTE);
       this.unknownCookies.push(now);
       if (this.unknownCookies.length < (this.o.unknownCookieBurst ?? 20)) return;
-      this.raise({ check: 'cookie-id-unknown-burst', severity: 'critical', message: `${this.unknownCookies.length} login cookies in the last minute carried a cookie_id no user has: the users table may have been rebuilt or replaced.` });
+      this.raise({ check: 'cookie-id-unknown-burst', severity: 'warning', message: `${this.unknownCookies.length} login cookies in the last minute carried a cookie_id no user has: the users table may have been rebuilt or replaced.` });
       return;
     }
-    this.raise({ check: `request-${problem}`, severity: 'critical', message: messages[problem] ?? `A request showed ${problem}.` });
+    // the request itself was refused; the DB read that follows decides whether everyone must wait
+    this.refreshOnMiss();
+    this.raise({ check: `request-${problem}`, severity: 'warning', message: messages[problem] ?? `A request showed ${problem}.` });
   }
 
   /**
@@ -152,6 +154,12 @@ export class Watchdog {
       findings = checkSnapshot(snapshot, this.baseline, this.o.checks);
       const critical = findings.some((f) => f.severity === 'critical');
       this.state = critical ? 'unhealthy' : 'healthy';
+      if (!this.baseline && snapshot.users.length === 0) {
+        // never seen healthy and no users yet: a hub creating its DB on first start, not one that lost it
+        // (with --state-dir the baseline survives restarts, so a wiped DB is still recognised)
+        this.state = 'waiting';
+        findings = [];
+      }
       // baselines learn only from healthy reads: a wiped DB must never become the new normal
       if (!critical) {
         this.baseline = nextBaseline(snapshot, this.baseline);

@@ -42,7 +42,7 @@ function pyQuote(s: string): string {
 }
 
 /** The `jupyterhub-user-…` cookie the route's own server set; every other user's such cookie is stripped. */
-function ownCookiePrefix(route: Route): string {
+function ownCookie(route: Route): string {
   const server = typeof route.data.server_name === 'string' && route.data.server_name ? `-${pyQuote(route.data.server_name)}` : '';
   return `jupyterhub-user-${pyQuote(route.owner!)}${server}`;
 }
@@ -120,11 +120,13 @@ export function createGuard(o: GuardOptions): Guard {
     if (route?.data.hub === true && facts.path.routePath.startsWith(`${hubBase}hub/logout`) && o.sessions) {
       p.setCookies.push(o.sessions.clearCookie(secure));
     }
-    if (owner !== undefined && req.headers.cookie) {
-      // user code must not see the hub's login, hub-guard's session, or other users' server cookies
-      const own = ownCookiePrefix(route!);
-      const kept = stripCookies(req.headers.cookie, (name) => HUB_COOKIES.includes(name) || name === SESSION_COOKIE || name === OPERATOR_COOKIE
-        || (name.startsWith('jupyterhub-user-') && !name.startsWith(own)));
+    if (req.headers.cookie) {
+      // the operator's token goes nowhere; user code must not see the hub's login, hub-guard's session, or
+      // other users' server cookies (`jupyterhub-user-alice2` is not alice's)
+      const own = owner === undefined ? undefined : ownCookie(route!);
+      const kept = stripCookies(req.headers.cookie, (name) => name === OPERATOR_COOKIE || (own !== undefined && (
+        HUB_COOKIES.includes(name) || name === SESSION_COOKIE
+        || (name.startsWith('jupyterhub-user-') && name !== own && !name.startsWith(`${own}-oauth-state`)))));
       if (kept === undefined) delete req.headers.cookie;
       else req.headers.cookie = kept;
     }

@@ -100,7 +100,9 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
       res.writeHead(answer.status, answer.headers);
       res.end(answer.body);
     } else if (res.writable) {
+      // the length is written below, for the body as sent
       const head = Object.entries(answer.headers)
+        .filter(([k]) => k.toLowerCase() !== 'content-length')
         .flatMap(([k, v]) => (Array.isArray(v) ? v.map((x) => `${k}: ${x}`) : [`${k}: ${v}`]))
         .join('\r\n');
       const body = Buffer.from(answer.body);

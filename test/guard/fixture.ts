@@ -18,7 +18,6 @@ import { start, waitForPort, type Proc } from '../helpers/proc.js';
 // dist/test/guard/fixture.js → repository root
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CLI = join(ROOT, 'dist/src/cli.js');
-const MAINTENANCE_MODULE = join(ROOT, 'dist/src/commands/maintenance.js');
 
 // ---------------------------------------------------------------- HTTP
 
@@ -323,6 +322,11 @@ export interface Guard {
   /** The JSON log lines, parsed. */
   logs(): Record<string, any>[];
   audits(): Record<string, any>[];
+  /**
+   * The first audit line `match` accepts, once the process's stderr has been read that far (the line is written
+   * before the API answers, but the pipe may deliver it after the answer).
+   */
+  audit(match: (a: Record<string, any>) => boolean, what: string): Promise<Record<string, any>>;
   get(path: string, headers?: OutgoingHttpHeaders): Promise<Reply>;
   /** A request to the API port with the CHP token (or `auth` as the whole Authorization header). */
   api(method: string, path: string, body?: unknown, headers?: OutgoingHttpHeaders): Promise<Reply>;
@@ -371,6 +375,7 @@ export async function startGuard(o: GuardOptions): Promise<Guard> {
       }
     }),
     audits: () => guard.logs().filter((l) => l.audit === true),
+    audit: (match, what) => eventually(`audit line: ${what}`, async () => guard.audits().find(match)),
     get: (path, headers = {}) => send(port, 'GET', path, { headers }),
     api: (method, path, body, headers = {}) => send(apiPort, method, path, { body, headers: { authorization: `token ${token}`, ...headers } }),
     operator: (method, path, body, headers = {}) => send(apiPort, method, path, { body, headers: { authorization: `token ${guard.operatorToken}`, ...headers } }),
@@ -412,14 +417,10 @@ export async function addHubRoutes(g: Guard, hub: Upstream, servers: Record<stri
 
 export interface CliResult { code: number | null; stdout: string; stderr: string }
 
-/**
- * Runs `runMaintenance(args)` in a process of its own, as `hub-guard maintenance …` does, with only `env` (plus
- * PATH and HOME) in its environment.
- */
+/** Runs `hub-guard maintenance …` with only `env` (plus PATH and HOME) in its environment. */
 export function maintenanceCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const script = `import(${JSON.stringify(MAINTENANCE_MODULE)}).then(async (m) => { process.exitCode = await m.runMaintenance(process.argv.slice(1)); })`;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script, '--', ...args], {
+    const child = spawn(process.execPath, [CLI, 'maintenance', ...args], {
       cwd: ROOT, env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -133,15 +133,19 @@ describe('identity binding', () => {
     const session = await login(guard, secret.key, cookieIdOf('alice'));
     const bob = servers.bob;
     const before = { connections: bob.connections(), upgrades: bob.upgrades.length, requests: bob.requests.length };
-    const refused = await upgrade(guard.port, '/user/bob/api/kernels/k1/channels', { cookie: session });
-    assert.equal(refused.status, 403);
+    const refused = await upgrade(guard.port, '/user/bob/api/kernels/k1/channels', { cookie: session }).catch((e: Error) => e);
     assert.deepEqual({ connections: bob.connections(), upgrades: bob.upgrades.length, requests: bob.requests.length }, before);
 
-    // the same handshake to her own server goes through, so the refusal above is the guard's doing
+    // the same handshake to her own server goes through, so the refusal is the guard's doing
     const own = await upgrade(guard.port, '/user/alice/api/kernels/k1/channels', { cookie: session });
     assert.equal(own.status, 101);
     assert.equal(servers.alice.upgrades.at(-1)?.url, '/user/alice/api/kernels/k1/channels');
     assert.doesNotMatch(String(servers.alice.upgrades.at(-1)?.headers.cookie ?? ''), new RegExp(`${SESSION_COOKIE}=`));
+
+    // a client must be able to read the refusal: an HTTP parser that rejects it sees a broken connection, not a 403
+    assert.ok(!(refused instanceof Error), `the refusal is a well-formed HTTP response: ${(refused as Error).message}`);
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers['cache-control'], 'no-store');
   });
 
   test("path tricks never carry alice to bob's server", async () => {
