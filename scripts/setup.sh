@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(jupyterhub python3-jupyter-server python3-notebook python3-requests sqlite3 chromium
-  redis-server postgresql mariadb-server python3-psycopg2 python3-pymysql)
+  redis-server postgresql mariadb-server python3-psycopg2 python3-pymysql python3-yaml)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
