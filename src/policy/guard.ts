@@ -30,6 +30,8 @@ export interface GuardOptions extends IdentifyDeps {
   contact?: string;
   /** Identity problems seen on requests, for the DB watchdog ('cookie-id-empty', 'cookie-id-unknown', …). */
   report: (problem: string) => void;
+  /** The hub just logged in a user the index does not know yet: read the DB again soon. */
+  refresh: () => void;
   /** Route lookup for Location checks on hub redirects. */
   match: (path: string) => Route | undefined;
 }
@@ -69,7 +71,8 @@ export function createGuard(o: GuardOptions): Guard {
       kind: pageKind(d),
       status: d.action === 'maintenance' ? 503 : d.status,
       reason: d.reason,
-      message: d.action === 'maintenance' ? m?.reason : undefined,
+      // only an operator's own words are shown: automatic reasons name users, which pages never do
+      message: d.action === 'maintenance' && m?.mode === 'manual' ? m.reason : undefined,
       since: d.action === 'maintenance' ? m?.since : undefined,
       contact: o.contact,
       requestId: facts.requestId(),
@@ -205,6 +208,8 @@ function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): string 
     if (!isHubCookieId(cid)) return 'cookie-id-malformed';
     const found = o.users.byCookieId(cid);
     if (found.kind === 'many') return 'cookie-id-shared';
+    // a new user: the next request carries this cookie, and should find them in the index
+    if (found.kind === 'none') o.refresh();
   }
   return undefined;
 }

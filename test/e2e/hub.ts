@@ -66,6 +66,11 @@ export interface HubOptions {
   extraConfig?: string;
   /** How long start and restart wait for the hub to answer through the proxy. */
   readyTimeoutMs?: number;
+  /**
+   * Headers of the readiness probe, e.g. hub-guard's operator header, so that a hub behind a proxy in
+   * maintenance still counts as started.
+   */
+  readyHeaders?: Record<string, string>;
 }
 
 export interface Hub extends HubContext {
@@ -75,8 +80,11 @@ export interface Hub extends HubContext {
   waitForLog(pattern: RegExp, opts?: { since?: number; count?: number; timeoutMs?: number }): Promise<void>;
   /** PID of the running hub process, or null. */
   pid(): number | null;
-  /** Stops the hub only (servers keep running: cleanup_servers=False) and starts it again on the same dir and DB. */
-  restart(): Promise<void>;
+  /**
+   * Stops the hub only (servers keep running: cleanup_servers=False) and starts it again on the same dir and DB.
+   * `whileStopped` runs in between, e.g. to edit the database the way an operator would.
+   */
+  restart(whileStopped?: () => void | Promise<void>): Promise<void>;
   /** Stops the hub and kills every process it started; removes the temp dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -171,9 +179,9 @@ function signal(pid: number, sig: NodeJS.Signals): void {
 }
 
 /** One GET over a fresh connection; status 0 when nothing answers. */
-function probe(url: string): Promise<number> {
+function probe(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 3000 }, (res) => {
+    const req = http.get(url, { agent: false, timeout: 3000, headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -253,7 +261,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
         if (running.child.exitCode !== null || running.child.signalCode !== null) {
           throw new Error(`jupyterhub exited (${running.child.exitCode ?? running.child.signalCode}) before it was ready:\n${tail(log())}`);
         }
-        if ((await probe(`${ctx.url}/hub/api/`)) === 200) return;
+        if ((await probe(`${ctx.url}/hub/api/`, opts.readyHeaders)) === 200) return;
         await sleep(200);
       }
       throw new Error(`jupyterhub did not answer on ${ctx.url}/hub/api/ within ${opts.readyTimeoutMs ?? 60000} ms:\n${tail(log())}`);
@@ -273,7 +281,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
         }
         throw new Error(`hub log did not show ${pattern} ${count}× within ${timeoutMs} ms:\n${tail(log().slice(since))}`);
       },
-      async restart() {
+      async restart(whileStopped) {
         if (stopped) throw new Error('restart() after stop()');
         const previous = proc;
         if (previous) {
@@ -281,6 +289,7 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
           earlierLog += previous.output() + '\n----- hub restarted by the test -----\n';
           proc = null;
         }
+        await whileStopped?.();
         await launch();
       },
       stop: stopEverything,
