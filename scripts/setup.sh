@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(jupyterhub python3-jupyter-server python3-notebook python3-requests sqlite3 chromium
+apt_packages=(jupyterhub python3-jupyter-server python3-notebook python3-ipykernel node-configurable-http-proxy
+  python3-requests python3-tornado sqlite3 chromium
   redis-server postgresql mariadb-server python3-psycopg2 python3-pymysql python3-yaml)
 missing=()
 for p in "${apt_packages[@]}"; do
