@@ -5,6 +5,14 @@ import { ConfigError, buildConfig, helpText } from './config.js';
 import { log } from './log.js';
 import { startServer } from './server.js';
 import { runMaintenance } from './commands/maintenance.js';
+import { runDoctor } from './commands/doctor.js';
+import { runBackup } from './commands/backup.js';
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  maintenance: runMaintenance,
+  doctor: runDoctor,
+  backup: runBackup,
+};
 
 function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -12,8 +20,9 @@ function version(): string {
 }
 
 async function main(argv: string[]): Promise<void> {
-  if (argv[0] === 'maintenance') {
-    process.exitCode = await runMaintenance(argv.slice(1));
+  const command = COMMANDS[argv[0]];
+  if (command) {
+    process.exitCode = await command(argv.slice(1));
     return;
   }
   if (argv.includes('--help') || argv.includes('-h')) {
