@@ -4,6 +4,7 @@
 import { basename } from 'node:path';
 import { parseHubDbUrl, type HubDbTarget } from '../hubdb/url.js';
 import { backupStem, listBackups, verifyBackup, type BackupInfo, type Verification } from '../doctor/backups.js';
+import { UsageError, parseCommandArgs } from './args.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -31,7 +32,6 @@ options:
 PostgreSQL and MySQL hubs are backed up by the database service instead: see docs/doctor.md.
 Exit codes: 0 done, 1 no usable backup or a backup failed its check, 2 bad command line.`;
 
-class UsageError extends Error {}
 
 interface Options {
   action: 'list' | 'verify' | 'restore-plan';
@@ -42,30 +42,11 @@ interface Options {
 }
 
 function parse(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
-  const values = new Map<string, string>();
-  const positional: string[] = [];
-  let json = false;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') return 'help';
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (name === 'json') {
-      if (eq !== -1) throw new UsageError('--json takes no value');
-      json = true;
-      continue;
-    }
-    if (!['backup-dir', 'db', 'backup'].includes(name)) throw new UsageError(`unknown flag --${name} (see hub-guard backup --help)`);
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    if (value === '') throw new UsageError(`--${name} must not be empty`);
-    if (values.has(name)) throw new UsageError(`--${name} given twice`);
-    values.set(name, value);
-  }
+  const args = parseCommandArgs(argv, { command: 'backup', values: ['backup-dir', 'db', 'backup'], switches: ['json'], positional: true });
+  if (args === 'help') return 'help';
+  const { positional, values } = args;
+  const json = args.switches.has('json');
+  for (const [name, value] of values) if (value === '') throw new UsageError(`--${name} must not be empty`);
   const action = positional[0];
   if (action === undefined) throw new UsageError('say what to do: list, verify or restore-plan (see hub-guard backup --help)');
   if (action !== 'list' && action !== 'verify' && action !== 'restore-plan') throw new UsageError(`unknown action '${action}': use list, verify or restore-plan`);

@@ -15,6 +15,7 @@ import { buildPlan, planSql } from '../doctor/plan.js';
 import { renderReport, type AdvisedFinding, type DoctorReport } from '../doctor/report.js';
 import { ApplyError, applyPlanToSqlite, readSqliteUsersSchema } from '../doctor/sqlite-apply.js';
 import { parsePvcList, VolumeListError } from '../doctor/volumes.js';
+import { UsageError, parseCommandArgs } from './args.js';
 
 const EXIT_HEALTHY = 0;
 const EXIT_FINDINGS = 1;
@@ -48,8 +49,6 @@ options:
 Exit codes: 0 healthy and nothing to repair, 1 findings or a plan (after --apply: findings left), 2 bad command line
 or --apply refused.`;
 
-class UsageError extends Error {}
-
 interface Options {
   db: string;
   target: HubDbTarget;
@@ -68,26 +67,10 @@ const VALUE_FLAGS = new Set(['db', 'baseline', 'state-dir', 'pvcs', 'sql', 'back
 const SWITCHES = new Set(['json', 'apply', 'yes']);
 
 function parse(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
-  const values = new Map<string, string>();
-  const switches = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') return 'help';
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}' (see hub-guard doctor --help)`);
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (SWITCHES.has(name)) {
-      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
-      switches.add(name);
-      continue;
-    }
-    if (!VALUE_FLAGS.has(name)) throw new UsageError(`unknown flag --${name} (see hub-guard doctor --help)`);
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    if (values.has(name)) throw new UsageError(`--${name} given twice`);
-    if (value === '') throw new UsageError(`--${name} must not be empty`);
-    values.set(name, value);
-  }
+  const args = parseCommandArgs(argv, { command: 'doctor', values: [...VALUE_FLAGS], switches: [...SWITCHES], positional: false });
+  if (args === 'help') return 'help';
+  const { values, switches } = args;
+  for (const [name, value] of values) if (value === '') throw new UsageError(`--${name} must not be empty`);
   const db = values.get('db');
   if (db === undefined) throw new UsageError('--db URL is required (the hub\'s db_url, e.g. sqlite:////srv/jupyterhub/jupyterhub.sqlite)');
   let target: HubDbTarget;

@@ -6,6 +6,7 @@ import { hostname, userInfo } from 'node:os';
 import { statSync } from 'node:fs';
 import { FileStore } from '../state/store.js';
 import { Maintenance, type AuditEntry, type MaintenanceState } from '../state/maintenance.js';
+import { UsageError, parseCommandArgs } from './args.js';
 
 const DEFAULT_API_URL = 'http://127.0.0.1:8001';
 const TIMEOUT_MS = 10_000;
@@ -36,7 +37,6 @@ The token is read from HUB_GUARD_OPERATOR_TOKEN, or else CONFIGPROXY_AUTH_TOKEN 
 The audit line names you as $USER@<hostname>.
 Exit codes: 0 done, 1 the change or query failed (refused token, API unreachable, …), 2 bad command line.`;
 
-class UsageError extends Error {}
 class Failure extends Error {}
 
 interface Options {
@@ -47,33 +47,11 @@ interface Options {
   json: boolean;
 }
 
-const VALUE_FLAGS = new Set(['reason', 'api-url', 'state-dir']);
-
 function parse(argv: string[]): Options | 'help' {
-  const values = new Map<string, string>();
-  let json = false;
-  const positional: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    if (arg === '--help' || arg === '-h') return 'help';
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq === -1 ? undefined : eq);
-    if (name === 'json') {
-      if (eq !== -1) throw new UsageError('--json takes no value');
-      json = true;
-      continue;
-    }
-    if (!VALUE_FLAGS.has(name)) throw new UsageError(`unknown flag --${name} (see hub-guard maintenance --help)`);
-    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-    // `--reason --json` is a forgotten reason, not the reason "--json" (write --reason=--json for that)
-    if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-    if (values.has(name)) throw new UsageError(`--${name} given twice`);
-    values.set(name, value);
-  }
+  const args = parseCommandArgs(argv, { command: 'maintenance', values: ['reason', 'api-url', 'state-dir'], switches: ['json'], positional: true });
+  if (args === 'help') return 'help';
+  const { positional, values } = args;
+  const json = args.switches.has('json');
   if (positional.length === 0) throw new UsageError('say what to do: on, off or status (see hub-guard maintenance --help)');
   const action = positional[0];
   if (action !== 'on' && action !== 'off' && action !== 'status') throw new UsageError(`unknown action '${action}': use on, off or status`);
