@@ -76,6 +76,9 @@ export const FLAGS: FlagSpec[] = [
   { name: 'max-id-changes', kind: 'int', arg: 'n', help: 'known users whose id may change before it is critical (default 0)' },
   { name: 'auto-recover', kind: 'bool', help: 'clear automatic maintenance after healthy checks instead of waiting for an operator' },
   { name: 'auto-recover-checks', kind: 'int', arg: 'n', help: 'healthy checks in a row before --auto-recover clears (default 3)' },
+  { name: 'backup-dir', kind: 'string', arg: 'dir', help: 'keep verified copies of a sqlite hub DB here, taken while it is healthy' },
+  { name: 'backup-keep', kind: 'int', arg: 'n', help: 'copies to keep in --backup-dir (default 24)' },
+  { name: 'backup-interval', kind: 'number', arg: 's', help: 'seconds between copies (default 3600)' },
   { name: 'maintenance-page', kind: 'string', arg: 'file', help: 'HTML template with {{reason}}, {{since}}, {{contact}}, {{request_id}}' },
   { name: 'maintenance-contact', kind: 'string', arg: 'text', help: 'who users should contact, shown on the pages' },
   { name: 'maintenance-allow-running-servers', kind: 'bool', help: 'during maintenance, identified users still reach their own running server' },
@@ -161,6 +164,7 @@ export interface Config {
   maxUserDrop: number;
   maxIdChanges: number;
   autoRecoverChecks?: number;
+  backup?: { dir: string; keep: number; intervalMs: number };
   maintenancePage?: string;
   maintenanceContact?: string;
   allowRunningServers: boolean;
@@ -233,6 +237,18 @@ function front(raw: Raw, env: NodeJS.ProcessEnv): Config['front'] {
   if (!upstream || !api) throw new ConfigError('--upstream and --upstream-api go together');
   const token = env.HUB_GUARD_UPSTREAM_TOKEN || env.CONFIGPROXY_AUTH_TOKEN || undefined;
   return { upstream, api, token, pollMs: Math.round((num(raw, 'upstream-poll-interval', 0.1, 3600) ?? 5) * 1000) };
+}
+
+function backup(raw: Raw): Config['backup'] {
+  const dir = str(raw, 'backup-dir');
+  if (!dir) {
+    const stray = ['backup-keep', 'backup-interval'].find((n) => raw.has(n));
+    if (stray) throw new ConfigError(`--${stray} needs --backup-dir`);
+    return undefined;
+  }
+  const db = str(raw, 'hub-db');
+  if (!db?.startsWith('sqlite')) throw new ConfigError('--backup-dir needs a sqlite --hub-db; back up PostgreSQL/MySQL with their own tools (docs/doctor.md)');
+  return { dir, keep: int(raw, 'backup-keep', 1, 10_000) ?? 24, intervalMs: Math.round((num(raw, 'backup-interval', 1, 30 * 86400) ?? 3600) * 1000) };
 }
 
 function idp(raw: Raw): Config['idp'] {
@@ -427,6 +443,7 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     maxUserDrop: num(raw, 'max-user-drop', 0, 1) ?? 0.2,
     maxIdChanges: int(raw, 'max-id-changes', 0, 1_000_000) ?? 0,
     autoRecoverChecks: bool(raw, 'auto-recover') ? (int(raw, 'auto-recover-checks', 1, 1000) ?? 3) : undefined,
+    backup: backup(raw),
     maintenancePage: str(raw, 'maintenance-page'),
     maintenanceContact: str(raw, 'maintenance-contact'),
     allowRunningServers: bool(raw, 'maintenance-allow-running-servers'),
@@ -442,6 +459,10 @@ export function helpText(): string {
   });
   return [
     'usage: hub-guard [flags]            run the proxy (configurable-http-proxy flags)',
+    '       hub-guard maintenance on --reason "…" | off | status',
+    '       hub-guard doctor --db URL …       diagnose the hub database, plan repairs',
+    '       hub-guard backup list|verify|restore-plan --backup-dir DIR',
+    '       (each subcommand has its own --help)',
     '',
     'The REST API token is read from CONFIGPROXY_AUTH_TOKEN.',
     '',

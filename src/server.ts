@@ -13,10 +13,12 @@ import { createHandlers } from './proxy/handler.js';
 import { RouteTable } from './proxy/route-table.js';
 import { TargetConflicts } from './proxy/target-conflicts.js';
 import { UpstreamRoutes } from './proxy/upstream-routes.js';
-import { openStore, type StateStore } from './state/store.js';
-import { persistRoutes, restoreRoutes } from './state/route-persistence.js';
+import type { StateStore } from './state/store.js';
+import { openStore } from './state/open.js';
+import { syncRoutes } from './state/route-sync.js';
 import { Maintenance } from './state/maintenance.js';
 import { operatorApi } from './api/operator.js';
+import { statusPage, RefusalHistory } from './api/status-page.js';
 import { ConfigError } from './config.js';
 import { openHubDb } from './hubdb/open.js';
 import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
@@ -74,20 +76,34 @@ function configured<T>(flag: string, make: () => T): T {
   }
 }
 
+/** How long start-up waits for a shared state store (Redis) before going on with the local state. */
+const STORE_WAIT_MS = 2000;
+
 export async function startServer(cfg: Config): Promise<Running> {
   setLogLevel(cfg.logLevel);
   const routes = new RouteTable();
-  const store = openStore(cfg.stateDir);
-  // in front mode the upstream proxy owns the routes; they are mirrored, not restored
-  const restored = cfg.front ? 0 : await restoreRoutes(store, routes);
-  if (cfg.defaultTarget && !routes.get('/')) routes.add('/', { target: cfg.defaultTarget });
-  const persistence = cfg.stateDir && !cfg.front ? persistRoutes(store, routes) : undefined;
+  const store = openStore(cfg);
+  // everything that reads the store registers before it connects, so the first reconciliation covers all of it.
+  // In front mode the upstream proxy owns the routes; they are mirrored from it, not stored.
+  const routeSync = cfg.front ? undefined : await syncRoutes(store, routes, cfg.activityIntervalMs);
+  const maintenance = new Maintenance(store);
+  await maintenance.load();
+  const guardKeys = await Assertions.open(store);
+  const sessions = cfg.hubDb || cfg.idp ? await Sessions.open(store, cfg.sessionTtlSec) : undefined;
+  metrics.stateStoreUp.set(store.up ? 1 : 0);
+  store.onStatus((up) => metrics.stateStoreUp.set(up ? 1 : 0));
+  await store.connect(STORE_WAIT_MS);
+  const restored = routes.size;
+  // the --default-target route is each replica's own fallback, never shared: it must not replace the hub's '/'
+  const addDefault = () => routes.add('/', { target: cfg.defaultTarget! });
+  if (cfg.defaultTarget && !routes.get('/')) {
+    if (routeSync) routeSync.locally(addDefault);
+    else addDefault();
+  }
   const upstreamRoutes = cfg.front ? new UpstreamRoutes(routes, { api: cfg.front.api, token: cfg.front.token, pollMs: cfg.front.pollMs }) : undefined;
   metrics.routes.set(routes.size);
   routes.onChange(() => metrics.routes.set(routes.size));
 
-  const maintenance = new Maintenance(store);
-  await maintenance.load();
   const users = new UsersIndex();
   const conflicts = new TargetConflicts(routes);
   const db = cfg.hubDb ? configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs })) : undefined;
@@ -106,12 +122,12 @@ export async function startServer(cfg: Config): Promise<Running> {
       unreachableChecks: cfg.dbUnreachableChecks,
       checks: { ...DEFAULT_CHECK_OPTIONS, maxUserDrop: cfg.maxUserDrop, maxIdChanges: cfg.maxIdChanges },
       autoRecoverChecks: cfg.autoRecoverChecks,
+      backup: cfg.backup,
     })
     : undefined;
-  const guardKeys = await Assertions.open(store);
   const guard = createGuard({
     users, secret, maxAgeDays: cfg.cookieMaxAgeDays, idp,
-    sessions: secret || idp ? await Sessions.open(store, cfg.sessionTtlSec) : undefined,
+    sessions,
     assertions: guardKeys,
     maintenance, conflicts,
     adminAccess: cfg.adminAccess,
@@ -120,6 +136,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     operatorCidrs, template,
     contact: cfg.maintenanceContact,
     report: (problem) => watchdog?.report(problem),
+    refresh: () => watchdog?.refreshOnMiss(),
     match: (path) => routes.match(path),
   });
 
@@ -144,6 +161,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   });
 
   let listening = false;
+  const refusals = new RefusalHistory().start();
   const api = createApiApp({
     cfg,
     routes,
@@ -153,6 +171,8 @@ export async function startServer(cfg: Config): Promise<Running> {
       checks: {
         routes: routes.size,
         state: store.description,
+        // degraded, not unready: replicas keep serving on their last known state while the shared store is away
+        state_store: store.up ? 'up' : 'degraded',
         db: watchdog ? watchdog.state : 'not configured',
         findings: watchdog ? watchdog.current().map((f) => `${f.severity}:${f.check}`) : [],
         maintenance: maintenance.current ? maintenance.current.mode : 'off',
@@ -163,7 +183,9 @@ export async function startServer(cfg: Config): Promise<Running> {
       app.get('/.well-known/jwks.json', (_req, res) => {
         res.json(guardKeys.jwks());
       });
-      app.use('/api/guard', operatorApi({ maintenance, watchdog, routes, conflicts, tokens: operatorTokens }));
+      const operatorDeps = { maintenance, watchdog, routes, conflicts, tokens: operatorTokens, store };
+      app.use('/api/guard', operatorApi(operatorDeps));
+      app.use('/guard', statusPage({ ...operatorDeps, refusals }));
     },
   });
   const apiServer = createServer(cfg.apiSsl, api);
@@ -187,6 +209,9 @@ export async function startServer(cfg: Config): Promise<Running> {
 
   let redirectServer: http.Server | undefined;
   const ports: Running['ports'] = {};
+  // the first DB read and route poll come before the public port opens: until then nothing could be checked
+  await watchdog?.start();
+  await upstreamRoutes?.start();
   ports.public = await listen(publicServer, cfg.listen, '--port');
   ports.api = await listen(apiServer, cfg.apiListen, '--api-port');
   if (metricsServer) ports.metrics = await listen(metricsServer, cfg.metricsListen!, '--metrics-port');
@@ -200,8 +225,6 @@ export async function startServer(cfg: Config): Promise<Running> {
     await listen(redirectServer, { host: cfg.listen.host, port: cfg.redirectPort }, '--redirect-port');
   }
   if (cfg.pidFile) writeFileSync(cfg.pidFile, String(process.pid));
-  await watchdog?.start();
-  await upstreamRoutes?.start();
   listening = true;
   log.info('hub-guard listening', {
     public: `${cfg.ssl ? 'https' : 'http'}://${cfg.listen.path ?? `${cfg.listen.host ?? '*'}:${ports.public}`}`,
@@ -217,7 +240,8 @@ export async function startServer(cfg: Config): Promise<Running> {
     listening = false;
     watchdog?.stop();
     upstreamRoutes?.stop();
-    persistence?.stop();
+    refusals.stop();
+    routeSync?.stop();
     const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => {
       s.close(() => resolve());
@@ -232,7 +256,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     clearTimeout(deadline);
     forwarder.close();
     await db?.close();
-    await persistence?.flush();
+    await routeSync?.flush();
     await store.close();
     if (cfg.pidFile) {
       try { unlinkSync(cfg.pidFile); } catch { /* already gone */ }

@@ -12,6 +12,8 @@ export interface OperatorDeps {
   routes: RouteTable;
   conflicts: TargetConflicts;
   tokens: () => (string | undefined)[];
+  /** Where the state lives and whether it is reachable (a shared store may be down while this process serves on). */
+  store?: { readonly description: string; readonly up: boolean };
 }
 
 export function operatorApi(d: OperatorDeps): Router {
@@ -48,6 +50,7 @@ export function operatorApi(d: OperatorDeps): Router {
     const w = d.watchdog;
     res.json({
       maintenance: maintenanceJson(),
+      state_store: d.store ? { where: d.store.description, status: d.store.up ? 'up' : 'degraded' } : undefined,
       history: (await d.maintenance.history()).slice(-50),
       db: w ? { state: w.state, last_check: w.lastCheck && { ...w.lastCheck, at: new Date(w.lastCheck.at).toISOString() }, findings: w.current() } : { state: 'not configured (--hub-db)' },
       baseline: w?.baseline ? { high_water: w.baseline.highWater, users: Object.keys(w.baseline.users).length, updated_at: new Date(w.baseline.updatedAt).toISOString() } : null,

@@ -9,6 +9,7 @@ import type { Maintenance } from '../state/maintenance.js';
 import type { StateStore } from '../state/store.js';
 import { checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
 import type { HubDb } from './snapshot.js';
+import { maybeBackup } from '../doctor/backups.js';
 
 export type DbState = 'starting' | 'waiting' | 'healthy' | 'unhealthy' | 'unreachable';
 
@@ -24,6 +25,8 @@ export interface WatchdogOptions {
   autoRecoverChecks?: number;
   /** Unknown-cookie_id sightings per minute that count as a burst (a rebuilt users table looks like this). */
   unknownCookieBurst?: number;
+  /** Verified online copies of a sqlite DB, taken after healthy reads. */
+  backup?: { dir: string; keep: number; intervalMs: number };
   /** Share of the user routes the hub may delete within a minute before further deletions are held back. */
   massDeleteShare?: number;
 }
@@ -164,6 +167,7 @@ export class Watchdog {
       if (!critical) {
         this.baseline = nextBaseline(snapshot, this.baseline);
         await this.o.store.save('baseline', this.baseline);
+        if (this.state === 'healthy') this.backup();
       }
       this.lastCheck = { at: started, ms: Date.now() - started };
     } catch (e) {
@@ -195,6 +199,16 @@ export class Watchdog {
       this.live.clear();
       await this.o.maintenance.off('watchdog', `--auto-recover: ${this.healthyStreak} healthy checks in a row`);
     }
+  }
+
+  /** Not awaited: a slow copy never delays a check. */
+  private backup(): void {
+    const b = this.o.backup;
+    if (!b || !this.o.db.file) return;
+    maybeBackup(this.o.db.file, b.dir, b.keep, b.intervalMs).then(
+      (done) => { if (done) log.info('hub database backed up', { file: done.file, users: done.users }); },
+      (e: Error) => log.warn('hub database backup failed', { error: e.message }),
+    );
   }
 
   private publish(findings: Finding[]): void {

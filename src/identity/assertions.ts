@@ -7,20 +7,29 @@ export const ASSERTION_HEADER = 'x-hub-guard-user';
 const ALG = 'ES256';
 const TTL_SEC = 300;
 
+interface KeyDoc { private: JWK; public: JWK }
+
 export class Assertions {
   private cache = new Map<string, { token: string; renewAt: number }>();
 
-  private constructor(private readonly key: CryptoKey, readonly publicJwk: JWK) {}
+  private constructor(private key: CryptoKey, public publicJwk: JWK) {}
 
+  /** The key pair lives in the state store: the first replica to store one wins, and the others switch to it. */
   static async open(store: StateStore): Promise<Assertions> {
-    let doc = await store.load<{ private: JWK; public: JWK }>('assertion-key');
-    if (!doc) {
-      const pair = await generateKeyPair(ALG, { extractable: true });
-      const kid = `hg-${Date.now().toString(36)}`;
-      doc = { private: { ...(await exportJWK(pair.privateKey)), kid, alg: ALG }, public: { ...(await exportJWK(pair.publicKey)), kid, alg: ALG, use: 'sig' } };
-      await store.save('assertion-key', doc);
-    }
-    return new Assertions((await importJWK(doc.private, ALG)) as CryptoKey, doc.public);
+    const pair = await generateKeyPair(ALG, { extractable: true });
+    const kid = `hg-${Date.now().toString(36)}`;
+    const fresh: KeyDoc = { private: { ...(await exportJWK(pair.privateKey)), kid, alg: ALG }, public: { ...(await exportJWK(pair.publicKey)), kid, alg: ALG, use: 'sig' } };
+    const doc = await store.claim<KeyDoc>('assertion-key', fresh);
+    const assertions = new Assertions((await importJWK(doc.private, ALG)) as CryptoKey, doc.public);
+    store.watch<KeyDoc>('assertion-key', (d) => {
+      if (!d) return;
+      void importJWK(d.private, ALG).then((key) => {
+        assertions.key = key as CryptoKey;
+        assertions.publicJwk = d.public;
+        assertions.cache.clear();
+      });
+    });
+    return assertions;
   }
 
   jwks(): { keys: JWK[] } {

@@ -13,16 +13,21 @@ export interface SessionClaims { name: string; uid: number; cid: string; exp: nu
 export class Sessions {
   private cache = new VerifyCache<SessionClaims>();
 
-  constructor(private readonly key: Uint8Array, readonly ttlSec: number) {}
+  constructor(private key: Uint8Array, readonly ttlSec: number) {}
 
-  /** The signing key lives in the state store, so every replica and every restart verify the same sessions. */
+  /**
+   * The signing key lives in the state store, so every replica and every restart verify the same sessions. The first
+   * replica to store one wins; one that started without the shared store switches to the winner's when it connects.
+   */
   static async open(store: StateStore, ttlSec: number): Promise<Sessions> {
-    let doc = await store.load<{ k: string }>('session-key');
-    if (!doc) {
-      doc = { k: randomBytes(32).toString('base64url') };
-      await store.save('session-key', doc);
-    }
-    return new Sessions(Buffer.from(doc.k, 'base64url'), ttlSec);
+    const doc = await store.claim<{ k: string }>('session-key', { k: randomBytes(32).toString('base64url') });
+    const sessions = new Sessions(Buffer.from(doc.k, 'base64url'), ttlSec);
+    store.watch<{ k: string }>('session-key', (d) => {
+      if (!d) return;
+      sessions.key = Buffer.from(d.k, 'base64url');
+      sessions.cache.clear();
+    });
+    return sessions;
   }
 
   mint(name: string, uid: number, cid: string): Promise<string> {

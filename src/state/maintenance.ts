@@ -1,5 +1,8 @@
 // Maintenance: the switch that puts every proxied request on hold, flipped by operators or by the DB watchdog.
 // Every change is one audit line (who, when, why, manual or automatic, which findings), logged and kept.
+// The switch lives in the state store, so with Redis every replica flips together; its rules are applied inside an
+// atomic update, so they hold across replicas too: a manual switch is never replaced by an automatic one, and a
+// switch-off clears only the maintenance it was made against.
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import type { StateStore } from './store.js';
@@ -23,7 +26,13 @@ export interface AuditEntry {
   findings?: string[];
 }
 
+const KEY = 'maintenance';
+const AUDIT = 'audit';
 const AUDIT_KEEP = 1000;
+
+type Stored = MaintenanceState | null;
+
+const same = (a: MaintenanceState, b: MaintenanceState) => a.mode === b.mode && a.since === b.since;
 
 export class Maintenance {
   current: MaintenanceState | undefined;
@@ -32,7 +41,8 @@ export class Maintenance {
   constructor(private readonly store: StateStore) {}
 
   async load(): Promise<void> {
-    this.current = (await this.store.load<MaintenanceState | null>('maintenance')) ?? undefined;
+    this.current = (await this.store.load<Stored>(KEY)) ?? undefined;
+    this.store.watch<Stored>(KEY, (s) => this.adopt(s ?? undefined));
     this.publishMetric();
   }
 
@@ -48,32 +58,39 @@ export class Maintenance {
   }
 
   async on(mode: MaintenanceMode, reason: string, by: string, findings?: string[]): Promise<MaintenanceState> {
-    // an automatic switch never downgrades a manual one, and a repeat keeps the original start time
-    if (this.current && (this.current.mode === 'manual' || mode === 'auto')) return this.current;
     const state: MaintenanceState = { mode, reason, since: Date.now(), by, findings };
-    await this.store.save('maintenance', state);
-    await this.audit({ time: new Date().toISOString(), action: 'on', mode, by, reason, findings });
-    this.adopt(state);
-    return state;
+    let switched = false;
+    const result = await this.store.update<Stored>(KEY, (cur) => {
+      // an automatic switch never downgrades a manual one, and a repeat keeps the original start time
+      switched = !(cur && (cur.mode === 'manual' || mode === 'auto'));
+      return switched ? state : undefined;
+    });
+    if (switched) await this.audit({ time: new Date(state.since).toISOString(), action: 'on', mode, by, reason, findings });
+    this.adopt(result ?? undefined);
+    return result ?? state;
   }
 
   async off(by: string, reason: string): Promise<void> {
     const was = this.current;
     if (!was) return;
-    await this.store.save('maintenance', null);
-    await this.audit({ time: new Date().toISOString(), action: 'off', mode: was.mode, by, reason });
-    this.adopt(undefined);
+    let cleared = false;
+    const result = await this.store.update<Stored>(KEY, (cur) => {
+      // a maintenance switched on elsewhere since this one was seen stays: it was not the one being cleared
+      cleared = !!cur && same(cur, was);
+      return cleared ? null : undefined;
+    });
+    if (cleared) await this.audit({ time: new Date().toISOString(), action: 'off', mode: was.mode, by, reason });
+    this.adopt(result ?? undefined);
   }
 
-  async history(): Promise<AuditEntry[]> {
-    return (await this.store.load<AuditEntry[]>('audit')) ?? [];
+  /** The audit trail, oldest first (about the last 1000 changes). */
+  history(): Promise<AuditEntry[]> {
+    return this.store.tail<AuditEntry>(AUDIT);
   }
 
   private async audit(entry: AuditEntry): Promise<void> {
     log.warn('maintenance', { audit: true, ...entry });
-    const trail = await this.history();
-    trail.push(entry);
-    await this.store.save('audit', trail.slice(-AUDIT_KEEP));
+    await this.store.append(AUDIT, entry, AUDIT_KEEP);
   }
 
   private publishMetric(): void {
