@@ -155,7 +155,8 @@ interface BobsAttempts {
 }
 
 /**
- * What the hub answers a browser that is logged in as nobody: the login form, a redirect to it, or its API's 403.
+ * What the hub answers a browser that is logged in as nobody: the login form, a redirect to it or to its own
+ * /hub/user/… handler, or its API's 403.
  * After a 409 (which clears the hub's cookie) bob is anonymous until hub-guard's next read of the database puts
  * everything into maintenance.
  */
@@ -163,7 +164,9 @@ function isAnonymousHubAnswer(ex: Exchange): boolean {
   const path = new URL(ex.url).pathname;
   if (path.startsWith('/hub/api/')) return ex.status === 403;
   const target = ex.status >= 300 && ex.status < 400 && ex.location ? new URL(ex.location, ex.url) : new URL(ex.url);
-  return target.pathname === '/hub/login' && (ex.method === 'GET' || ex.status >= 300);
+  // the hub's prefix redirect: /user/<x>/… with no running server goes to /hub/user/<x>/…, for anyone
+  const prefixRedirect = ex.status >= 300 && ex.status < 400 && path.startsWith('/user/') && target.pathname === `/hub${path}`;
+  return prefixRedirect || (target.pathname === '/hub/login' && (ex.method === 'GET' || ex.status >= 300));
 }
 
 /** Asserts what bob's browser saw behind hub-guard: nothing of alice's, refusals with reasons, each one logged. */
