@@ -53,8 +53,8 @@ function tlsOptions(t: TlsConfig): https.ServerOptions {
   };
 }
 
-function createServer(tls: TlsConfig | undefined, handler?: http.RequestListener): http.Server {
-  return tls ? https.createServer(tlsOptions(tls), handler) : http.createServer(handler);
+function createServer(tls: TlsConfig | undefined, handler: http.RequestListener, opts: http.ServerOptions = {}): http.Server {
+  return tls ? https.createServer({ ...opts, ...tlsOptions(tls) }, handler) : http.createServer(opts, handler);
 }
 
 function listen(server: http.Server, where: Listen, flag: string): Promise<number | undefined> {
@@ -142,7 +142,8 @@ export async function startServer(cfg: Config): Promise<Running> {
 
   const forwarder = new Forwarder(cfg);
   const handlers = createHandlers(cfg, routes, forwarder, guard);
-  const publicServer = createServer(cfg.ssl, handlers.request);
+  // Node enforces headersTimeout only when it sweeps connections (every 30 s by default): sweep often enough
+  const publicServer = createServer(cfg.ssl, handlers.request, { connectionsCheckingInterval: Math.min(1000, cfg.headersTimeout) });
   publicServer.on('upgrade', handlers.upgrade);
   publicServer.keepAliveTimeout = cfg.keepAliveTimeout;
   // slow-header clients (slowloris) are cut off; bodies may stream as long as they move (uploads, websockets)

@@ -24,8 +24,10 @@ function readBody(req: Request): Promise<string> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY) {
+        // keep reading (and dropping) so the 413 reaches the client instead of a reset
+        req.removeAllListeners('data');
+        req.resume();
         reject(new RangeError('body too large'));
-        req.destroy();
         return;
       }
       chunks.push(c);
@@ -73,7 +75,10 @@ export function chpRoutes(routes: RouteTable, hostRouting: boolean, hooks: Route
         try {
           data = JSON.parse(await readBody(req)) ?? {};
         } catch (e) {
-          if (e instanceof RangeError) return send(res, 413, 'Body too large');
+          if (e instanceof RangeError) {
+            res.setHeader('Connection', 'close');
+            return send(res, 413, 'Body too large');
+          }
           return send(res, 400, `Body not valid JSON: ${(e as Error).message}`);
         }
         if (typeof data !== 'object' || Array.isArray(data) || typeof (data as { target?: unknown }).target !== 'string') {

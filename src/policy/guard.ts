@@ -163,7 +163,11 @@ export function createGuard(o: GuardOptions): Guard {
     const p = pending.get(facts.req);
     if (!p) return undefined;
     const route = facts.route;
-    if (!route?.owner) {
+    if (route?.owner) {
+      // user code must not plant a login (the hub's, hub-guard's or an operator's) in a visitor's browser
+      const set = upstream.headers['set-cookie'];
+      if (set) upstream.headers['set-cookie'] = set.filter((line) => !PROTECTED_COOKIES.includes(cookieName(line)));
+    } else {
       const problem = badHubCookie(upstream.headers['set-cookie'], o);
       if (problem) {
         metrics.identityProblems.labels(problem).inc();
@@ -190,12 +194,19 @@ export function createGuard(o: GuardOptions): Guard {
   return { request: verdict, response };
 }
 
+const PROTECTED_COOKIES = [...HUB_COOKIES, SESSION_COOKIE, OPERATOR_COOKIE];
+
+function cookieName(setCookie: string): string {
+  const eq = setCookie.indexOf('=');
+  return (eq === -1 ? setCookie : setCookie.slice(0, eq)).trim();
+}
+
 /** The problem with a hub login cookie the hub is about to set, if any. */
 function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): string | undefined {
   if (!setCookie || !o.secret) return undefined;
   for (const line of setCookie) {
     const eq = line.indexOf('=');
-    const name = line.slice(0, eq).trim();
+    const name = cookieName(line);
     if (!HUB_COOKIES.includes(name)) continue;
     const semi = line.indexOf(';', eq);
     let raw = line.slice(eq + 1, semi === -1 ? undefined : semi).trim();

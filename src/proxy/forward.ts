@@ -67,6 +67,12 @@ export class Forwarder {
     };
     this.proxy.on('proxyReq', setPath);
     this.proxy.on('proxyReqWs', setPath);
+    // http-proxy leaves the client waiting when an upstream dies mid-body; the client must see the break
+    this.proxy.on('proxyRes', (upstream, _req, res) => {
+      upstream.once('close', () => {
+        if (!upstream.complete) res.destroy();
+      });
+    });
     this.prependPath = cfg.prependPath;
     if (cfg.front) this.upstream = toTarget(new URL(cfg.front.upstream));
   }

@@ -8,7 +8,7 @@ import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import { ErrorPages } from './error-pages.js';
 import type { Forwarder } from './forward.js';
-import { BadPath, resolvePath, stripPrefix, type ResolvedPath } from './path.js';
+import { BadPath, checkHost, resolvePath, stripPrefix, type ResolvedPath } from './path.js';
 import type { Route, RouteTable } from './route-table.js';
 
 /** A finished answer the guard gives instead of forwarding. */
@@ -74,6 +74,8 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
   function prepare(req: http.IncomingMessage, kind: 'web' | 'ws'): RequestFacts | BadPath {
     let path: ResolvedPath;
     try {
+      // only routing by Host makes its form matter
+      if (cfg.hostRouting) checkHost(req);
       path = resolvePath(req.url, req.headers.host, cfg.hostRouting);
     } catch (e) {
       if (e instanceof BadPath) return e;
@@ -192,6 +194,8 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     }
     req.url = forwardUrl(facts, route);
     outcome.forwarded.inc();
+    // http-proxy ends its side but leaves the client socket paused, so a client close is never read: let it go
+    socket.once('finish', () => socket.destroy());
     forwarder.ws(req, socket, head, route, (err) => {
       outcome.upstreamError.inc();
       metrics.upstreamErrors.labels((err as NodeJS.ErrnoException).code ?? 'unknown').inc();

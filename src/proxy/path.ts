@@ -23,6 +23,25 @@ function hasDotSegment(path: string): boolean {
   return false;
 }
 
+const HOST = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * One Host header of the form host[:port] (RFC 9112 §3.2): a proxy in front that read another copy, or parsed
+ * `a:80:b` differently, would route or authorise differently.
+ */
+export function checkHost(req: { rawHeaders: string[]; headers: { host?: string } }): void {
+  const host = req.headers.host;
+  if (host === undefined) return;
+  let count = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    const name = req.rawHeaders[i];
+    if (name.length === 4 && name.toLowerCase() === 'host') count++;
+  }
+  if (count > 1) throw new BadPath('more than one Host header');
+  // empty is allowed: it is what a client sends for a target without an authority
+  if (host !== '' && !HOST.test(host)) throw new BadPath('Host header is not host[:port]');
+}
+
 /** Host header without the port, lower-cased (hostnames are case-insensitive). */
 export function hostOf(host: string | undefined): string {
   if (!host) return '';
