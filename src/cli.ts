@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, buildConfig, helpText } from './config.js';
 import { log } from './log.js';
+import cluster from 'node:cluster';
 import { startServer } from './server.js';
+import { runPrimary } from './cluster.js';
 import { runMaintenance } from './commands/maintenance.js';
 import { runDoctor } from './commands/doctor.js';
 import { runBackup } from './commands/backup.js';
@@ -34,7 +36,9 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   const cfg = buildConfig(argv);
-  const running = await startServer(cfg);
+  if (cfg.workers > 1 && cluster.isPrimary) return runPrimary(cfg.workers, cfg.pidFile);
+  // workers leave the pid file to the primary
+  const running = await startServer(cluster.isWorker ? { ...cfg, pidFile: undefined } : cfg);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

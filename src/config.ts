@@ -54,6 +54,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'upstream', kind: 'string', arg: 'url', help: 'front mode: send every allowed request to this proxy (e.g. an existing CHP) instead of route targets' },
   { name: 'upstream-api', kind: 'string', arg: 'url', help: "front mode: poll this CHP API's routes for ownership (token: HUB_GUARD_UPSTREAM_TOKEN or CONFIGPROXY_AUTH_TOKEN)" },
   { name: 'upstream-poll-interval', kind: 'number', arg: 's', help: 'front mode: seconds between route polls (default 5)' },
+  { name: 'workers', kind: 'int', arg: 'n', help: 'run n processes sharing the ports (node:cluster); above 1 needs --redis-url' },
   { name: 'shutdown-timeout', kind: 'int', arg: 'ms', help: 'on SIGTERM, wait this long for requests in flight, then close the rest (default 10000)' },
   { name: 'headers-timeout', kind: 'int', arg: 'ms', help: 'drop a client that has not sent its request headers in this time (default 30000)' },
   // identity (the hub's login cookie checked against the hub DB, hub-guard's session, an IdP JWT)
@@ -145,6 +146,7 @@ export interface Config {
   proxyTimeout?: number;
   keepAliveTimeout: number;
   front?: { upstream: string; api: string; token?: string; pollMs: number };
+  workers: number;
   shutdownTimeout: number;
   headersTimeout: number;
   authToken?: string;
@@ -225,6 +227,13 @@ function num(raw: Raw, name: string, min: number, max: number): number | undefin
     throw new ConfigError(`--${name} must be a number from ${min} to ${max}, got '${v}'`);
   }
   return Number(v);
+}
+
+function workers(raw: Raw): number {
+  const n = int(raw, 'workers', 1, 64) ?? 1;
+  // without a shared store each worker would keep its own routes and maintenance switch
+  if (n > 1 && !raw.has('redis-url') && !raw.has('redis-sentinels')) throw new ConfigError('--workers above 1 needs --redis-url (or --redis-sentinels) so the workers share routes and maintenance');
+  return n;
 }
 
 function front(raw: Raw, env: NodeJS.ProcessEnv): Config['front'] {
@@ -424,6 +433,7 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     proxyTimeout: int(raw, 'proxy-timeout', 1, 2 ** 31 - 1),
     keepAliveTimeout: int(raw, 'keep-alive-timeout', 1, 2 ** 31 - 1) ?? 5000,
     front: front(raw, env),
+    workers: workers(raw),
     shutdownTimeout: int(raw, 'shutdown-timeout', 0, 2 ** 31 - 1) ?? 10_000,
     headersTimeout: int(raw, 'headers-timeout', 100, 2 ** 31 - 1) ?? 30_000,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
