@@ -21,52 +21,8 @@ const CLI = join(ROOT, 'dist/src/cli.js');
 
 // ---------------------------------------------------------------- HTTP
 
-export interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  json<T = any>(): T;
-}
-
-export interface SendOptions {
-  headers?: OutgoingHttpHeaders;
-  body?: unknown;
-}
-
-/** One request on its own connection, the path sent byte for byte. */
-export function send(port: number, method: string, path: string, opts: SendOptions = {}): Promise<Reply> {
-  const headers: OutgoingHttpHeaders = { ...opts.headers };
-  let payload: Buffer | undefined;
-  if (opts.body !== undefined) {
-    payload = Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
-    headers['content-length'] = payload.length;
-    headers['content-type'] ??= 'application/json';
-  }
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text,
-          json() {
-            try {
-              return JSON.parse(text);
-            } catch {
-              throw new Error(`${method} ${path}: expected JSON, got ${res.statusCode} ${JSON.stringify(text.slice(0, 300))}`);
-            }
-          },
-        });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
+export { send, type Reply, type SendOptions } from '../helpers/proxies.js';
+import { send, type Reply } from '../helpers/proxies.js';
 
 export interface UpgradeResult {
   /** 101 when the upgrade went through, else the refusal's status. */
