@@ -1,9 +1,8 @@
 import mysql from 'mysql2/promise';
-import { toHubDbError } from '../errors.js';
 import { readSnapshot, type Row, type SqlSession } from '../read.js';
 import type { HubSnapshot } from '../snapshot.js';
 import type { ServerTarget } from '../url.js';
-import type { Driver } from './driver.js';
+import { retryLostConnection, type Driver } from './driver.js';
 import { readTlsFile } from './tls.js';
 
 const isFalse = (v: string | undefined) => v !== undefined && /^(0|false|no|off)$/i.test(v);
@@ -89,15 +88,5 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     }
   }
 
-  async function read(): Promise<HubSnapshot> {
-    try {
-      return await attempt();
-    } catch (err) {
-      // A pooled connection the server dropped while idle (wait_timeout, KILL, restart) is only noticed on use.
-      if (!isConnectionLost(err)) throw toHubDbError(err, description);
-      return attempt().catch((again: unknown) => { throw toHubDbError(again, description); });
-    }
-  }
-
-  return { read, close: () => pool.end() };
+  return { read: () => retryLostConnection(attempt, isConnectionLost, description), close: () => pool.end() };
 }

@@ -1,9 +1,8 @@
 import pg from 'pg';
-import { toHubDbError } from '../errors.js';
 import { readSnapshot, type Row, type SqlSession } from '../read.js';
 import type { HubSnapshot } from '../snapshot.js';
 import type { ServerTarget } from '../url.js';
-import type { Driver } from './driver.js';
+import { retryLostConnection, type Driver } from './driver.js';
 import { readTlsFile } from './tls.js';
 
 const TIMESTAMP_OIDS = new Set([1114 /* timestamp */, 1184 /* timestamptz */]);
@@ -107,15 +106,5 @@ export function openPostgres(t: ServerTarget, timeoutMs: number, description: st
     }
   }
 
-  async function read(): Promise<HubSnapshot> {
-    try {
-      return await attempt();
-    } catch (err) {
-      // A pooled connection the server dropped while idle (restart, failover, idle kill) is only noticed on use.
-      if (!isConnectionLost(err)) throw toHubDbError(err, description);
-      return attempt().catch((again: unknown) => { throw toHubDbError(again, description); });
-    }
-  }
-
-  return { read, close: () => pool.end() };
+  return { read: () => retryLostConnection(attempt, isConnectionLost, description), close: () => pool.end() };
 }
