@@ -187,7 +187,8 @@ async function main(): Promise<void> {
       procs.push(b);
       for (const engine of ['undici', 'http-proxy', 'http-proxy-3'] as const) procs.push(await startForwarder(engine, b.port));
       procs.push(await startChp());
-      procs.push(await startHubGuard(join(dir, 'hub-10k'), USERS));
+      // the watchdog reads all 10k users every second: the worst case of issue 4's interval, measured under load
+      procs.push(await startHubGuard(join(dir, 'hub-10k'), USERS, [], ['--db-check-interval', '1']));
       procs.push(await startHubGuard(join(dir, 'hub-1'), 1));
       return b;
     });
@@ -203,7 +204,7 @@ async function main(): Promise<void> {
     const targets: Target[] = [
       { key: 'direct', label: 'backend direct (no proxy)', port: backend.port, requests, ws: true },
       { key: 'undici', label: 'bare undici Pool forwarder', proc: undici, port: undici.port, requests, ws: true },
-      { key: 'hub-guard', label: `hub-guard, ${USERS} routes/users`, proc: hg, port: hg.port, requests, ws: true },
+      { key: 'hub-guard', label: `hub-guard, ${USERS} routes/users, DB read every 1 s`, proc: hg, port: hg.port, requests, ws: true },
       { key: 'chp', label: `CHP 5.3, ${USERS} routes`, proc: chp, port: chp.port, requests, ws: true },
       { key: 'hub-guard-1', label: 'hub-guard, 1 route/user', proc: hg1, port: hg1.port, requests: requests1, ws: false },
       { key: 'http-proxy', label: 'bare http-proxy forwarder', proc: hp, port: hp.port, requests, ws: true },

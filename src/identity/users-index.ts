@@ -21,16 +21,23 @@ export class UsersIndex {
     return this.byName.size;
   }
 
+  /** cookie_id → hash from the previous update: cookie_ids never change, so a read of 10k users hashes only new ones. */
+  private hashes = new Map<string, string>();
+
   update(s: HubSnapshot): void {
     const byCookie = new Map<string, HubUser[]>();
     const byCookieHash = new Map<string, HubUser[]>();
     const byName = new Map<string, HubUser>();
+    const hashes = new Map<string, string>();
     for (const u of s.users) {
       byName.set(u.name, u);
       if (u.cookieId === null) continue;
       push(byCookie, u.cookieId, u);
-      push(byCookieHash, cookieIdHash(u.cookieId), u);
+      const hash = this.hashes.get(u.cookieId) ?? cookieIdHash(u.cookieId);
+      hashes.set(u.cookieId, hash);
+      push(byCookieHash, hash, u);
     }
+    this.hashes = hashes;
     // swapped in whole: a request never sees half of an update
     this.byCookie = byCookie;
     this.byCookieHash = byCookieHash;
