@@ -165,8 +165,10 @@ export class Watchdog {
       }
       // baselines learn only from healthy reads: a wiped DB must never become the new normal
       if (!critical) {
-        this.baseline = nextBaseline(snapshot, this.baseline);
-        await this.o.store.save('baseline', this.baseline);
+        const next = nextBaseline(snapshot, this.baseline);
+        // written only when it learned something: with 10k users a save every check is real work on the event loop
+        if (!sameBaseline(this.baseline, next)) await this.o.store.save('baseline', next);
+        this.baseline = next;
         if (this.state === 'healthy') this.backup();
       }
       this.lastCheck = { at: started, ms: Date.now() - started };
@@ -241,6 +243,14 @@ export class Watchdog {
       log.warn('cannot watch the hub database file; relying on the check interval', { error: String(e) });
     }
   }
+}
+
+function sameBaseline(a: Baseline | null, b: Baseline): boolean {
+  if (!a || a.highWater !== b.highWater) return false;
+  const names = Object.keys(b.users);
+  if (names.length !== Object.keys(a.users).length) return false;
+  for (const n of names) if (a.users[n] !== b.users[n]) return false;
+  return true;
 }
 
 function fileIdentity(file: string): { ino: number; size: number } {
