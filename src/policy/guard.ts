@@ -63,7 +63,9 @@ function hubBaseOf(route: Route | undefined): string {
 const pageKind = (d: Exclude<Decision, { action: 'allow' }>): PageKind => (d.action === 'maintenance' ? 'maintenance' : d.status === 409 ? 'conflict' : 'blocked');
 
 export function createGuard(o: GuardOptions): Guard {
-  const pending = new WeakMap<IncomingMessage, Pending>();
+  // on the request under a symbol, not in a WeakMap: see FACTS in proxy/handler.ts
+  const PENDING = Symbol('hub-guard.pending');
+  type WithPending = IncomingMessage & { [PENDING]?: Pending };
 
   function answer(facts: RequestFacts, d: Exclude<Decision, { action: 'allow' }>, identity: Identity, clear: string[]): Answer {
     const m = o.maintenance.current;
@@ -133,7 +135,7 @@ export function createGuard(o: GuardOptions): Guard {
       if (kept === undefined) delete req.headers.cookie;
       else req.headers.cookie = kept;
     }
-    pending.set(req, p);
+    (req as WithPending)[PENDING] = p;
 
     const waits: Promise<unknown>[] = [];
     if (id.kind === 'user' && owner !== undefined && o.assertions) {
@@ -160,7 +162,7 @@ export function createGuard(o: GuardOptions): Guard {
 
   /** Hub answers are checked too: a login that sets a bad cookie_id, or a redirect into another user's server. */
   function response(facts: RequestFacts, upstream: IncomingMessage): Answer | undefined {
-    const p = pending.get(facts.req);
+    const p = (facts.req as WithPending)[PENDING];
     if (!p) return undefined;
     const route = facts.route;
     if (route?.owner) {

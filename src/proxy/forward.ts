@@ -12,7 +12,8 @@ export type ForwardError = (err: Error) => void;
  * http-proxy joins target and request paths with a slash-collapsing join, which would turn `/user//alice/` (the
  * hub's) into `/user/alice/` (alice's): the path the guard decided on is set on the outgoing request instead.
  */
-const outgoingPath = new WeakMap<http.IncomingMessage, string>();
+const PATH = Symbol('hub-guard.outgoing-path');
+type WithPath = http.IncomingMessage & { [PATH]?: string };
 
 /** http-proxy wants url.parse-shaped targets; building one per route once saves a parse per request. */
 export interface Target { protocol: string; hostname: string; host: string; port: string; path: string }
@@ -62,7 +63,7 @@ export class Forwarder {
       proxyTimeout: cfg.proxyTimeout,
     });
     const setPath = (proxyReq: http.ClientRequest, req: http.IncomingMessage) => {
-      const path = outgoingPath.get(req);
+      const path = (req as WithPath)[PATH];
       if (path !== undefined) proxyReq.path = path;
     };
     this.proxy.on('proxyReq', setPath);
@@ -82,7 +83,7 @@ export class Forwarder {
   private remember(req: http.IncomingMessage, target: Target): void {
     const url = req.url ?? '/';
     const base = this.prependPath ? target.path.replace(/\/$/, '') : '';
-    outgoingPath.set(req, base + url);
+    (req as WithPath)[PATH] = base + url;
   }
 
   /** `route` may be undefined only in front mode, where the upstream answers unrouted paths itself. */

@@ -42,7 +42,10 @@ export interface Guard {
 
 export const allowAll: Guard = { request: () => undefined };
 
-const factsOf = new WeakMap<http.IncomingMessage, RequestFacts>();
+// per-request state rides on the request under a symbol: a WeakMap entry per request kept requests alive across
+// scavenges and made GC the largest single cost on the request path (docs/benchmarks.md)
+const FACTS = Symbol('hub-guard.facts');
+type WithFacts = http.IncomingMessage & { [FACTS]?: RequestFacts };
 
 export interface Handlers {
   request(req: http.IncomingMessage, res: http.ServerResponse): void;
@@ -62,7 +65,7 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
   if (guard.response) {
     const check = guard.response.bind(guard);
     forwarder.proxy.on('proxyRes', (upstream, req, res) => {
-      const facts = factsOf.get(req);
+      const facts = (req as WithFacts)[FACTS];
       const answer = facts && check(facts, upstream);
       if (!answer) return;
       // headers not yet written: answering here makes http-proxy skip copying and piping the upstream response
@@ -168,7 +171,7 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
       return errors.web(404, req, res);
     }
     req.url = forwardUrl(facts, route);
-    factsOf.set(req, facts);
+    (req as WithFacts)[FACTS] = facts;
     const end = metrics.proxyDuration.startTimer();
     res.on('finish', () => {
       end();
