@@ -39,7 +39,9 @@ export class ErrorPages {
 
   /** Websocket refusals are a bare status line; there is no page to show. */
   ws(code: number, req: http.IncomingMessage, socket: Duplex): void {
-    if (socket.writable) socket.end(`HTTP/${req.httpVersion} ${code} ${http.STATUS_CODES[code]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    // after the 101 the socket carries websocket frames: a status line there would be garbage, so just close it
+    const upgraded = ((socket as { bytesWritten?: number }).bytesWritten ?? 0) > 0;
+    if (socket.writable && !upgraded) socket.end(`HTTP/${req.httpVersion} ${code} ${http.STATUS_CODES[code]}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
     else socket.destroy();
   }
 
