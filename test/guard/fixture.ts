@@ -1,12 +1,12 @@
 // A real hub-guard process in front of small fake upstreams (a hub and user servers that answer JSON naming
 // themselves), with a real JupyterHub-made sqlite hub DB and cookie secret, for the guard's integration tests.
+import { eventually } from '../helpers/eventually.js';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, copyFileSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { WebSocketServer } from 'ws';
@@ -69,21 +69,7 @@ export function setCookieValue(r: { headers: IncomingHttpHeaders }, name: string
   return undefined;
 }
 
-/** Polls `probe` until it returns something other than undefined; fails with `what` after timeoutMs. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(100);
-  }
-  throw new Error(`gave up waiting for ${what}${last ? `; last error: ${(last as Error).message}` : ''}`);
-}
+export { eventually };
 
 // ---------------------------------------------------------------- fake upstreams
 

@@ -1,5 +1,6 @@
 // Shared pieces of the hardening suites: a hub DB made by JupyterHub's own ORM, a cookie secret, hub-guard as a real
 // process (pid, stdout and stderr kept apart), upstreams that can misbehave on purpose, and raw-socket clients.
+import { eventually } from '../helpers/eventually.js';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -246,21 +247,7 @@ export function fdCount(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
 }
 
-/** Polls `probe` until it returns something other than undefined; throws after timeoutMs. */
-export async function eventually<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    await sleep(everyMs);
-  }
-  throw new Error(`gave up waiting for ${what}${last ? `; last error: ${(last as Error).message}` : ''}`);
-}
+export { eventually };
 
 // ---------------------------------------------------------------- HTTP clients
 
