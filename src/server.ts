@@ -255,7 +255,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     // websockets never finish by themselves: they get the timeout to end, then are closed
     await closed;
     clearTimeout(deadline);
-    forwarder.close();
+    await forwarder.close();
     await db?.close();
     await routeSync?.flush();
     await store.close();

@@ -49,6 +49,17 @@ export interface HubDb {
    * or the driver's code otherwise. Concurrent calls share one read.
    */
   read(): Promise<HubSnapshot>;
+  /**
+   * Like read(), but resolves to null when the content (everything but takenAt) is the same as in the snapshot
+   * this reader last returned, from read() or readIfChanged(). After a rejection, or when this reader has not
+   * returned a snapshot yet, it always resolves to a snapshot. For sqlite an unchanged file costs a stat and one
+   * PRAGMA in the reader thread; the whole database is still read at least every minute. A database server is
+   * first asked for a fingerprint of the rows, and the rows are fetched only when it changed. Concurrent calls
+   * share one read, as read() does.
+   */
+  readIfChanged(): Promise<HubSnapshot | null>;
+  /** How many times the whole database was read; an unchanged sqlite file found by its probe does not count. */
+  readonly fullReads: number;
   close(): Promise<void>;
   /** For logs: engine and location, never the password. */
   readonly description: string;

@@ -8,7 +8,7 @@ import { metrics } from '../metrics.js';
 import type { Maintenance } from '../state/maintenance.js';
 import type { StateStore } from '../state/store.js';
 import { checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
-import type { HubDb } from './snapshot.js';
+import type { HubDb, HubSnapshot } from './snapshot.js';
 import { maybeBackup } from '../doctor/backups.js';
 
 export type DbState = 'starting' | 'waiting' | 'healthy' | 'unhealthy' | 'unreachable';
@@ -43,6 +43,10 @@ export class Watchdog {
   private timer?: NodeJS.Timeout;
   private watcher?: FSWatcher;
   private fileId?: { ino: number; size: number };
+  /** The snapshot the current verdict comes from; undefined after a failed read. */
+  private judged?: HubSnapshot;
+  /** The baseline learned from `judged`, so the same content may now be judged differently. */
+  private relearn = false;
   private running?: Promise<void>;
   private stopped = false;
   /** Findings raised from live traffic (requests, API calls) rather than a DB read; kept for a while. */
@@ -150,30 +154,28 @@ export class Watchdog {
     const end = metrics.dbCheckSeconds.startTimer();
     let findings: Finding[];
     try {
-      const snapshot = await this.o.db.read();
-      this.o.users.update(snapshot);
-      metrics.hubUsers.set(snapshot.users.length);
+      let snapshot = await this.o.db.readIfChanged();
+      // "unchanged" is only worth something next to a snapshot this watchdog judged (the reader resets after errors too)
+      if (!snapshot && !this.judged) snapshot = await this.o.db.read();
       this.failures = 0;
-      findings = checkSnapshot(snapshot, this.baseline, this.o.checks);
-      const critical = findings.some((f) => f.severity === 'critical');
-      this.state = critical ? 'unhealthy' : 'healthy';
-      if (!this.baseline && snapshot.users.length === 0) {
-        // never seen healthy and no users yet: a hub creating its DB on first start, not one that lost it
-        // (with --state-dir the baseline survives restarts, so a wiped DB is still recognised)
-        this.state = 'waiting';
-        findings = [];
-      }
-      // baselines learn only from healthy reads: a wiped DB must never become the new normal
-      if (!critical) {
-        const next = nextBaseline(snapshot, this.baseline);
-        // written only when it learned something: with 10k users a save every check is real work on the event loop
-        if (!sameBaseline(this.baseline, next)) await this.o.store.save('baseline', next);
-        this.baseline = next;
+      if (snapshot) {
+        this.o.users.update(snapshot);
+        metrics.hubUsers.set(snapshot.users.length);
+        this.judged = snapshot;
+        findings = await this.judge(snapshot);
+      } else if (this.relearn) {
+        // the last verdict taught the baseline something, and that can change the verdict on the same content
+        // (waiting becomes healthy, an accepted id change stops being reported); one more pass settles it
+        findings = await this.judge(this.judged!);
+      } else {
+        // nothing changed: the verdict stands, and the index needs no rebuild
+        findings = this.findings;
         if (this.state === 'healthy') this.backup();
       }
       this.lastCheck = { at: started, ms: Date.now() - started };
     } catch (e) {
       const err = e as Error & { code?: string };
+      this.judged = undefined;
       this.lastCheck = { at: started, ms: Date.now() - started, error: err.message };
       findings = [];
       if (err.code === 'ENOENT' && !this.baseline) {
@@ -201,6 +203,32 @@ export class Watchdog {
       this.live.clear();
       await this.o.maintenance.off('watchdog', `--auto-recover: ${this.healthyStreak} healthy checks in a row`);
     }
+  }
+
+  /** Findings and state for a snapshot; the baseline learns from it when it is healthy. */
+  private async judge(snapshot: HubSnapshot): Promise<Finding[]> {
+    let findings = checkSnapshot(snapshot, this.baseline, this.o.checks);
+    const critical = findings.some((f) => f.severity === 'critical');
+    this.state = critical ? 'unhealthy' : 'healthy';
+    if (!this.baseline && snapshot.users.length === 0) {
+      // never seen healthy and no users yet: a hub creating its DB on first start, not one that lost it
+      // (with --state-dir the baseline survives restarts, so a wiped DB is still recognised)
+      this.state = 'waiting';
+      findings = [];
+    }
+    this.relearn = false;
+    // baselines learn only from healthy reads: a wiped DB must never become the new normal
+    if (!critical) {
+      const next = nextBaseline(snapshot, this.baseline);
+      // written only when it learned something: with 10k users a save every check is real work on the event loop
+      if (!sameBaseline(this.baseline, next)) {
+        await this.o.store.save('baseline', next);
+        this.relearn = true;
+      }
+      this.baseline = next;
+      if (this.state === 'healthy') this.backup();
+    }
+    return findings;
   }
 
   /** Not awaited: a slow copy never delays a check. */

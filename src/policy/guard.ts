@@ -5,6 +5,7 @@ import type { BlockList } from 'node:net';
 import type { Answer, Guard, RequestFacts } from '../proxy/handler.js';
 import type { Route } from '../proxy/route-table.js';
 import type { TargetConflicts } from '../proxy/target-conflicts.js';
+import type { UpstreamHead } from '../proxy/forward.js';
 import { metrics } from '../metrics.js';
 import { renderPage, type MaintenanceTemplate, type PageKind } from '../pages/index.js';
 import type { Maintenance } from '../state/maintenance.js';
@@ -43,10 +44,16 @@ function pyQuote(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%2F/g, '/');
 }
 
+const OWN_COOKIE = Symbol('hub-guard.own-cookie');
+
 /** The `jupyterhub-user-…` cookie the route's own server set; every other user's such cookie is stripped. */
-function ownCookie(route: Route): string {
-  const server = typeof route.data.server_name === 'string' && route.data.server_name ? `-${pyQuote(route.data.server_name)}` : '';
-  return `jupyterhub-user-${pyQuote(route.owner!)}${server}`;
+function ownCookie(route: Route & { [OWN_COOKIE]?: string }): string {
+  // a route's data never changes (a new POST makes a new Route), so the name is worked out once
+  if (route[OWN_COOKIE] === undefined) {
+    const server = typeof route.data.server_name === 'string' && route.data.server_name ? `-${pyQuote(route.data.server_name)}` : '';
+    route[OWN_COOKIE] = `jupyterhub-user-${pyQuote(route.owner!)}${server}`;
+  }
+  return route[OWN_COOKIE];
 }
 
 function isSecure(req: IncomingMessage): boolean {
@@ -161,7 +168,7 @@ export function createGuard(o: GuardOptions): Guard {
   }
 
   /** Hub answers are checked too: a login that sets a bad cookie_id, or a redirect into another user's server. */
-  function response(facts: RequestFacts, upstream: IncomingMessage): Answer | undefined {
+  function response(facts: RequestFacts, upstream: UpstreamHead): Answer | undefined {
     const p = (facts.req as WithPending)[PENDING];
     if (!p) return undefined;
     const route = facts.route;

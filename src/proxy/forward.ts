@@ -1,12 +1,23 @@
-// Sends allowed requests upstream with http-proxy over keep-alive agents.
+// Sends allowed requests upstream: plain HTTP through undici pools (one per upstream origin), websockets through
+// http-proxy. undici costs half the CPU per request of node's http client (docs/benchmarks.md, "engines");
+// http-proxy's upgrade handling is proven leak-free by the websocket tests and the benchmark's leak check.
 import http from 'node:http';
-import https from 'node:https';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
+import { Pool, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
 import type { Route } from './route-table.js';
 
 export type ForwardError = (err: Error) => void;
+
+/** What the guard may look at, and change, before the client sees an upstream response. */
+export interface UpstreamHead {
+  statusCode: number;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** Returns true when it answered the client itself; the upstream response is then dropped. */
+export type InspectResponse = (req: http.IncomingMessage, res: http.ServerResponse, head: UpstreamHead) => boolean;
 
 /**
  * http-proxy joins target and request paths with a slash-collapsing join, which would turn `/user//alice/` (the
@@ -15,14 +26,29 @@ export type ForwardError = (err: Error) => void;
 const PATH = Symbol('hub-guard.outgoing-path');
 type WithPath = http.IncomingMessage & { [PATH]?: string };
 
-/** http-proxy wants url.parse-shaped targets; building one per route once saves a parse per request. */
-export interface Target { protocol: string; hostname: string; host: string; port: string; path: string }
+/** One upstream per route, parsed once: the url.parse shape http-proxy wants, plus the origin for undici. */
+export interface Target {
+  protocol: string;
+  hostname: string;
+  host: string;
+  port: string;
+  /** the target's own path, prepended to request paths (--no-prepend-path turns that off) */
+  path: string;
+  origin: string;
+  /** host[:port] as it appears in URLs, to recognise the upstream's own Location headers */
+  authority: string;
+  pool?: Pool;
+}
 
 const targets = new WeakMap<Route, Target>();
 
 function toTarget(u: URL): Target {
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  return { protocol: u.protocol, hostname, host: hostname, port: u.port, path: u.pathname === '/' ? '' : u.pathname + u.search };
+  return {
+    protocol: u.protocol, hostname, host: hostname, port: u.port,
+    path: u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '') + u.search,
+    origin: u.origin, authority: u.host,
+  };
 }
 
 function targetOf(route: Route): Target {
@@ -34,76 +60,221 @@ function targetOf(route: Route): Target {
   return t;
 }
 
+/** Belong to one connection (RFC 9110 §7.6.1); undici refuses most of them, and sets its own. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect']);
+const REDIRECT = new Set([201, 301, 302, 307, 308]);
+/** Idle pools of upstreams that went away (stopped servers, deleted routes) are closed this often. */
+const SWEEP_MS = 60_000;
+
 export class Forwarder {
+  /** Websockets only. */
   readonly proxy: httpProxy;
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  /** Set once by the request handler; sees every upstream response's head. */
+  inspect?: InspectResponse;
+  private readonly pools = new Map<string, Pool>();
+  private readonly poolOptions: Pool.Options;
+  private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
+  private readonly sweeper: NodeJS.Timeout;
   /** Front mode: every request goes to this one proxy, whatever route it matched. */
   private readonly upstream?: Target;
 
-  constructor(cfg: Config) {
-    this.httpAgent = new http.Agent({ keepAlive: true, maxFreeSockets: 256 });
-    this.httpsAgent = new https.Agent({
-      keepAlive: true,
-      maxFreeSockets: 256,
-      key: cfg.clientSsl?.key,
-      cert: cfg.clientSsl?.cert,
-      ca: cfg.clientSsl?.ca,
-      rejectUnauthorized: !cfg.insecure,
-    });
+  constructor(private readonly cfg: Config) {
+    this.poolOptions = {
+      // as many connections as requests in flight, like node's agent: a slow user server must not queue the hub's
+      connections: null,
+      connect: { key: cfg.clientSsl?.key, cert: cfg.clientSsl?.cert, ca: cfg.clientSsl?.ca, rejectUnauthorized: !cfg.insecure },
+    };
+    // undici gives up on a silent upstream after 300 s by default; CHP waits for ever unless told otherwise
+    const limit = cfg.proxyTimeout ?? 0;
+    this.timeouts = { headersTimeout: limit, bodyTimeout: limit };
     this.proxy = httpProxy.createProxyServer({
       xfwd: cfg.xForward,
       prependPath: cfg.prependPath,
-      autoRewrite: cfg.autoRewrite,
       changeOrigin: cfg.changeOrigin,
-      protocolRewrite: cfg.protocolRewrite,
       secure: !cfg.insecure,
       headers: cfg.customHeaders,
       timeout: cfg.timeout,
       proxyTimeout: cfg.proxyTimeout,
     });
-    const setPath = (proxyReq: http.ClientRequest, req: http.IncomingMessage) => {
+    this.proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, req: http.IncomingMessage) => {
       const path = (req as WithPath)[PATH];
       if (path !== undefined) proxyReq.path = path;
-    };
-    this.proxy.on('proxyReq', setPath);
-    this.proxy.on('proxyReqWs', setPath);
-    // http-proxy leaves the client waiting when an upstream dies mid-body; the client must see the break
-    this.proxy.on('proxyRes', (upstream, _req, res) => {
-      upstream.once('close', () => {
-        if (!upstream.complete) res.destroy();
-      });
     });
-    this.prependPath = cfg.prependPath;
+    this.rewritesLocation = cfg.autoRewrite || cfg.protocolRewrite !== undefined;
     if (cfg.front) this.upstream = toTarget(new URL(cfg.front.upstream));
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
-  private readonly prependPath: boolean;
-
-  private remember(req: http.IncomingMessage, target: Target): void {
+  private outgoingPath(req: http.IncomingMessage, target: Target): string {
     const url = req.url ?? '/';
-    const base = this.prependPath ? target.path.replace(/\/$/, '') : '';
-    (req as WithPath)[PATH] = base + url;
+    return this.cfg.prependPath ? target.path + url : url;
+  }
+
+  private poolFor(target: Target): Pool {
+    const cached = target.pool;
+    if (cached && !cached.closed) return cached;
+    let pool = this.pools.get(target.origin);
+    if (!pool) {
+      pool = new Pool(target.origin, this.poolOptions);
+      this.pools.set(target.origin, pool);
+    }
+    target.pool = pool;
+    return pool;
+  }
+
+  private sweep(): void {
+    for (const [origin, pool] of this.pools) {
+      const s = pool.stats;
+      if (s.connected === 0 && s.pending === 0 && s.running === 0) {
+        this.pools.delete(origin);
+        void pool.close();
+      }
+    }
   }
 
   /** `route` may be undefined only in front mode, where the upstream answers unrouted paths itself. */
   web(req: http.IncomingMessage, res: http.ServerResponse, route: Route | undefined, onError: ForwardError): void {
     const target = this.upstream ?? targetOf(route!);
-    const agent = target.protocol === 'https:' ? this.httpsAgent : this.httpAgent;
-    this.remember(req, target);
-    this.proxy.web(req, res, { target, agent }, onError);
+    if (this.cfg.timeout) req.socket.setTimeout(this.cfg.timeout);
+    const exchange = new Exchange(this, req, res, target, onError);
+    // node parses a request without length or chunked encoding as having no body
+    const body = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined ? req : null;
+    this.poolFor(target).dispatch(
+      { path: this.outgoingPath(req, target), method: req.method as Dispatcher.HttpMethod, headers: this.requestHeaders(req, target), body, ...this.timeouts },
+      exchange,
+    );
   }
+
+  private requestHeaders(req: http.IncomingMessage, target: Target): Record<string, string | string[]> {
+    const out: Record<string, string | string[]> = {};
+    const h = req.headers;
+    for (const k in h) {
+      const v = h[k];
+      if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+    }
+    if (this.cfg.xForward) {
+      // appended to what earlier proxies said, as CHP (http-proxy) does: the first hop's address stays first
+      const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+      const port = h.host ? /:(\d+)/.exec(h.host)?.[1] : undefined;
+      append(out, 'x-forwarded-for', req.socket.remoteAddress ?? '');
+      append(out, 'x-forwarded-port', port ?? (encrypted ? '443' : '80'));
+      append(out, 'x-forwarded-proto', encrypted ? 'https' : 'http');
+      out['x-forwarded-host'] ??= h.host ?? '';
+    }
+    if (this.cfg.changeOrigin) out.host = target.authority;
+    if (this.cfg.customHeaders) Object.assign(out, this.cfg.customHeaders);
+    return out;
+  }
+
+  readonly rewritesLocation: boolean;
+
+  /** Rewrites a redirect to the upstream itself into one to this proxy (--auto-rewrite, --protocol-rewrite). */
+  rewriteLocation(req: http.IncomingMessage, target: Target, head: UpstreamHead): void {
+    const location = head.headers.location;
+    if (typeof location !== 'string' || !REDIRECT.has(head.statusCode)) return;
+    let u: URL;
+    try {
+      u = new URL(location);
+    } catch {
+      return; // relative: already points at whoever the client asked
+    }
+    if (u.host !== target.authority) return;
+    if (this.cfg.autoRewrite && req.headers.host) u.host = req.headers.host;
+    if (this.cfg.protocolRewrite) u.protocol = this.cfg.protocolRewrite;
+    head.headers.location = u.href;
+  }
+
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route | undefined, onError: ForwardError): void {
     // websockets hold their upstream connection for their whole life, so a pooled agent buys nothing
     const target = this.upstream ?? targetOf(route!);
-    this.remember(req, target);
+    (req as WithPath)[PATH] = this.outgoingPath(req, target);
     this.proxy.ws(req, socket, head, { target }, onError);
   }
 
-  close(): void {
+  async close(): Promise<void> {
+    clearInterval(this.sweeper);
     this.proxy.close();
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
+    const pools = [...this.pools.values()];
+    this.pools.clear();
+    await Promise.all(pools.map((p) => p.destroy()));
+  }
+}
+
+function append(headers: Record<string, string | string[]>, name: string, value: string): void {
+  const was = headers[name];
+  headers[name] = was ? `${was},${value}` : value;
+}
+
+/**
+ * One request's trip upstream and back, as undici's dispatch handler: response bytes go straight to the client
+ * with backpressure both ways, without a stream in between.
+ */
+class Exchange implements Dispatcher.DispatchHandlers {
+  private abort?: (err?: Error) => void;
+  private resume?: () => void;
+  private done = false;
+
+  constructor(
+    private readonly fwd: Forwarder,
+    private readonly req: http.IncomingMessage,
+    private readonly res: http.ServerResponse,
+    private readonly target: Target,
+    private readonly failed: ForwardError,
+  ) {
+    // a client that leaves stops the upstream request too (a stream it was watching, a large download)
+    res.once('close', () => {
+      if (!this.done) this.abort?.();
+    });
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.res.destroyed) abort();
+  }
+
+  onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void, statusText: string): boolean {
+    if (statusCode < 200) return true; // 1xx: node answers Expect itself; early hints are not passed on
+    this.resume = resume;
+    const headers: http.IncomingHttpHeaders = {};
+    if (raw) {
+      for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i].toString().toLowerCase();
+        if (HOP_BY_HOP.has(k)) continue;
+        const v = raw[i + 1].toString('latin1');
+        const was = headers[k];
+        if (was === undefined) headers[k] = k === 'set-cookie' ? [v] : v;
+        else if (Array.isArray(was)) was.push(v);
+        else headers[k] = `${was}, ${v}`;
+      }
+    }
+    const head: UpstreamHead = { statusCode, headers };
+    if (this.fwd.rewritesLocation) this.fwd.rewriteLocation(this.req, this.target, head);
+    if (this.fwd.inspect?.(this.req, this.res, head)) {
+      this.done = true;
+      this.abort?.();
+      return false;
+    }
+    this.res.writeHead(statusCode, statusText || undefined, head.headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.res.write(chunk)) return true;
+    this.res.once('drain', this.resume!);
+    return false;
+  }
+
+  onComplete(): void {
+    this.done = true;
+    this.res.end();
+  }
+
+  onError(err: Error): void {
+    if (this.done) return;
+    this.done = true;
+    // before the head: the handler answers with an error page; after it: the client must see the break
+    if (!this.res.headersSent) this.failed(err);
+    else this.res.destroy(err);
   }
 }

@@ -7,7 +7,7 @@ import type { Config } from '../config.js';
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import { ErrorPages } from './error-pages.js';
-import type { Forwarder } from './forward.js';
+import type { Forwarder, UpstreamHead } from './forward.js';
 import { BadPath, checkHost, resolvePath, stripPrefix, type ResolvedPath } from './path.js';
 import type { Route, RouteTable } from './route-table.js';
 
@@ -37,7 +37,7 @@ export interface Guard {
    */
   request(facts: RequestFacts): Answer | undefined | Promise<Answer | undefined>;
   /** Sees upstream response headers before the client does; an Answer replaces the response. */
-  response?(facts: RequestFacts, upstream: http.IncomingMessage): Answer | undefined;
+  response?(facts: RequestFacts, upstream: UpstreamHead): Answer | undefined;
 }
 
 export const allowAll: Guard = { request: () => undefined };
@@ -64,14 +64,13 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
 
   if (guard.response) {
     const check = guard.response.bind(guard);
-    forwarder.proxy.on('proxyRes', (upstream, req, res) => {
+    forwarder.inspect = (req, res, head) => {
       const facts = (req as WithFacts)[FACTS];
-      const answer = facts && check(facts, upstream);
-      if (!answer) return;
-      // headers not yet written: answering here makes http-proxy skip copying and piping the upstream response
-      upstream.resume();
-      refuse(facts!, answer, res as http.ServerResponse);
-    });
+      const answer = facts && check(facts, head);
+      if (!answer) return false;
+      refuse(facts!, answer, res);
+      return true;
+    };
   }
 
   function prepare(req: http.IncomingMessage, kind: 'web' | 'ws'): RequestFacts | BadPath {

@@ -125,7 +125,7 @@ export class MemoryStore implements StateStore {
         changed = true;
       }
     }
-    if (changed) this.mapChanged(map);
+    if (changed) this.mapChanged(map, true);
     return Object.fromEntries(m.marks);
   }
 
@@ -150,7 +150,7 @@ export class MemoryStore implements StateStore {
   protected readDoc(_key: string): DocEntry | undefined { return undefined; }
   protected writeDoc(_key: string, _entry: DocEntry): void {}
   protected readMap(_map: string): MapEntry | undefined { return undefined; }
-  protected mapChanged(_map: string): void {}
+  protected mapChanged(_map: string, _marksOnly = false): void {}
   protected readLog(_name: string): LogItem[] | undefined { return undefined; }
   protected writeLog(_name: string, _items: LogItem[]): void {}
 
@@ -220,15 +220,21 @@ export class MemoryStore implements StateStore {
 // Files carry this marker; a file without it was written by an earlier hub-guard and holds the bare value.
 const MARK = 'hub-guard-state';
 const MAP_WRITE_DELAY_MS = 50;
+/** last_activity marks change every activity interval on a busy hub; a whole map rewritten (and fsynced) that
+ * often cost ~70 ms of event loop at 10k routes. Losing up to this much of them in a crash only makes the idle
+ * culler see a server as idle for a little longer. */
+const MARKS_WRITE_DELAY_MS = 30_000;
 
 /**
  * One JSON file per key, replaced atomically (write, fsync, rename) so a crash leaves the old or the new copy.
- * Documents and logs are written at once; maps (routes, written in bursts) within 50 ms, and at close().
+ * Documents and logs are written at once; maps (routes, written in bursts) within 50 ms, a map whose only change is
+ * newer marks within 30 s; everything at close().
  */
 export class FileStore extends MemoryStore {
   override readonly description: string;
   private dirtyMaps = new Set<string>();
   private mapTimer?: NodeJS.Timeout;
+  private mapDue = 0;
 
   constructor(private readonly dir: string) {
     super();
@@ -297,9 +303,14 @@ export class FileStore extends MemoryStore {
     return entry;
   }
 
-  protected override mapChanged(map: string): void {
+  protected override mapChanged(map: string, marksOnly = false): void {
     this.dirtyMaps.add(map);
-    this.mapTimer ??= setTimeout(() => this.flushMaps(), MAP_WRITE_DELAY_MS);
+    const delay = marksOnly ? MARKS_WRITE_DELAY_MS : MAP_WRITE_DELAY_MS;
+    if (this.mapTimer && this.mapDue <= Date.now() + delay) return;
+    clearTimeout(this.mapTimer);
+    this.mapDue = Date.now() + delay;
+    this.mapTimer = setTimeout(() => this.flushMaps(), delay);
+    this.mapTimer.unref();
   }
 
   private flushMaps(): void {

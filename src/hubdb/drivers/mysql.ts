@@ -1,8 +1,7 @@
 import mysql from 'mysql2/promise';
-import { readSnapshot, type Row, type SqlSession } from '../read.js';
-import type { HubSnapshot } from '../snapshot.js';
+import type { Row, SqlSession } from '../read.js';
 import type { ServerTarget } from '../url.js';
-import { retryLostConnection, type Driver } from './driver.js';
+import { fingerprinted, retryLostConnection, type Driver, type InTransaction } from './driver.js';
 import { readTlsFile } from './tls.js';
 
 const isFalse = (v: string | undefined) => v !== undefined && /^(0|false|no|off)$/i.test(v);
@@ -34,9 +33,21 @@ function session(conn: mysql.PoolConnection, timeoutMs: number): SqlSession {
   const rows = async (sql: string, values?: unknown[]) => (await conn.query({ sql, values, timeout: timeoutMs }))[0] as Row[];
   const columns = (table: string) =>
     rows(`SELECT COLUMN_NAME AS name, IS_NULLABLE AS nullable FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, [table]);
+  const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;
   return {
     rows: (sql) => rows(sql),
-    quote: (name) => `\`${name.replace(/`/g, '``')}\``,
+    async digest(sql, columns) {
+      // Each value as the hex of its bytes (NULL apart), each row hashed, the hashes sorted and hashed again.
+      const row = columns.map((c) => `COALESCE(HEX(CAST(t.${quote(c)} AS BINARY)), 'NULL')`).join(`, ',', `);
+      const [r] = await rows(`
+        SELECT n, SHA2(g, 256) AS h, COALESCE(LENGTH(g), 0) AS len
+        FROM (SELECT COUNT(*) AS n, GROUP_CONCAT(h ORDER BY h SEPARATOR '') AS g
+              FROM (SELECT SHA2(CONCAT(${row}), 256) AS h FROM (${sql}) t) u) v`);
+      // GROUP_CONCAT cuts silently at group_concat_max_len or max_allowed_packet: a cut list stands for nothing.
+      if (Number(r?.len) !== 64 * Number(r?.n)) return null;
+      return `${String(r?.n)}:${String(r?.h)}`;
+    },
+    quote,
     tables: async () =>
       (await rows(`SELECT TABLE_NAME AS name FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE'`))
         .map((r) => String(r.name)),
@@ -71,22 +82,26 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     supportBigNumbers: true,
   });
 
-  async function attempt(): Promise<HubSnapshot> {
+  const inTransaction: InTransaction = async (body) => {
     const conn = await pool.getConnection();
     try {
       // The server gives up waiting for a table lock too, rather than holding a request after the client left.
-      await conn.query({ sql: `SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(timeoutMs / 1000))}`, timeout: timeoutMs });
+      // GROUP_CONCAT's default limit (1 KiB on MySQL) would cut every fingerprint of more than 16 rows.
+      await conn.query({
+        sql: `SET SESSION lock_wait_timeout = ${Math.max(1, Math.ceil(timeoutMs / 1000))}, SESSION group_concat_max_len = 4294967295`,
+        timeout: timeoutMs,
+      });
       await conn.query({ sql: 'START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY', timeout: timeoutMs });
-      const snapshot = await readSnapshot(session(conn, timeoutMs), Date.now());
+      const result = await body(session(conn, timeoutMs));
       await conn.query({ sql: 'COMMIT', timeout: timeoutMs });
       conn.release();
-      return snapshot;
+      return result;
     } catch (err) {
       // After an error the connection's state is unknown (maybe mid-query): throw it away rather than reuse it.
       conn.destroy();
       throw err;
     }
-  }
+  };
 
-  return { read: () => retryLostConnection(attempt, isConnectionLost, description), close: () => pool.end() };
+  return fingerprinted((body) => retryLostConnection(() => inTransaction(body), isConnectionLost, description), () => pool.end());
 }

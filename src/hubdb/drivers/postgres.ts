@@ -1,8 +1,7 @@
 import pg from 'pg';
-import { readSnapshot, type Row, type SqlSession } from '../read.js';
-import type { HubSnapshot } from '../snapshot.js';
+import type { Row, SqlSession } from '../read.js';
 import type { ServerTarget } from '../url.js';
-import { retryLostConnection, type Driver } from './driver.js';
+import { fingerprinted, retryLostConnection, type Driver, type InTransaction } from './driver.js';
 import { readTlsFile } from './tls.js';
 
 const TIMESTAMP_OIDS = new Set([1114 /* timestamp */, 1184 /* timestamptz */]);
@@ -35,10 +34,24 @@ function isConnectionLost(err: unknown): boolean {
   return ['57P01', '57P02', '57P03', 'ECONNRESET', 'EPIPE'].includes(String(e?.code)) || /connection terminated unexpectedly/i.test(String(e?.message));
 }
 
-function session(client: pg.PoolClient): SqlSession {
+/** What the driver learns about its server once: sha256() exists from PostgreSQL 11 on. */
+interface ServerFacts { hasSha256?: boolean }
+
+function session(client: pg.PoolClient, facts: ServerFacts): SqlSession {
   const rows = async (sql: string, values?: unknown[]) => (await client.query(sql, values)).rows as Row[];
   return {
     rows: (sql) => rows(sql),
+    async digest(sql) {
+      // An unknown function would abort the whole read transaction: ask first, once.
+      facts.hasSha256 ??= Number((await rows('SHOW server_version_num'))[0]?.server_version_num) >= 110000;
+      if (!facts.hasSha256) return null;
+      // Each row as JSON (every type has one exact text form there), sorted so the order rows come in does not matter.
+      const [r] = await rows(`
+        SELECT count(*) AS n,
+               encode(sha256(convert_to(coalesce(string_agg(j, E'\\n' ORDER BY j COLLATE "C"), ''), 'UTF8')), 'hex') AS h
+        FROM (SELECT row_to_json(t)::text AS j FROM (${sql}) t) u`);
+      return `${String(r?.n)}:${String(r?.h)}`;
+    },
     quote: (name) => `"${name.replace(/"/g, '""')}"`,
     tables: async () =>
       (await rows(`SELECT tablename AS name FROM pg_catalog.pg_tables WHERE schemaname = current_schema()`)).map((r) => String(r.name)),
@@ -89,14 +102,15 @@ export function openPostgres(t: ServerTarget, timeoutMs: number, description: st
   // The next read reconnects or reports the problem.
   pool.on('error', () => {});
 
-  async function attempt(): Promise<HubSnapshot> {
+  const facts: ServerFacts = {};
+  const inTransaction: InTransaction = async (body) => {
     const client = await pool.connect();
     let failure: Error | undefined;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const snapshot = await readSnapshot(session(client), Date.now());
+      const result = await body(session(client, facts));
       await client.query('COMMIT');
-      return snapshot;
+      return result;
     } catch (err) {
       failure = err instanceof Error ? err : new Error(String(err));
       throw err;
@@ -104,7 +118,7 @@ export function openPostgres(t: ServerTarget, timeoutMs: number, description: st
       // After an error the connection's state is unknown (maybe mid-query): throw it away rather than reuse it.
       client.release(failure);
     }
-  }
+  };
 
-  return { read: () => retryLostConnection(attempt, isConnectionLost, description), close: () => pool.end() };
+  return fingerprinted((body) => retryLostConnection(() => inTransaction(body), isConnectionLost, description), () => pool.end());
 }
