@@ -62,6 +62,8 @@ function targetOf(route: Route): Target {
 
 /** Belong to one connection (RFC 9110 §7.6.1); undici refuses most of them, and sets its own. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect']);
+/** Headers node's own parser keeps only the first of (as CHP's clients see them): `Location: /a, /b` leads nowhere. */
+const SINGLE = new Set(['age', 'content-length', 'content-type', 'etag', 'expires', 'last-modified', 'location', 'retry-after', 'server', 'from', 'authorization', 'proxy-authorization', 'referer', 'user-agent', 'host', 'max-forwards', 'if-modified-since', 'if-unmodified-since']);
 const REDIRECT = new Set([201, 301, 302, 307, 308]);
 /** Idle pools of upstreams that went away (stopped servers, deleted routes) are closed this often. */
 const SWEEP_MS = 60_000;
@@ -237,26 +239,39 @@ class Exchange implements Dispatcher.DispatchHandlers {
     if (statusCode < 200) return true; // 1xx: node answers Expect itself; early hints are not passed on
     this.resume = resume;
     const headers: http.IncomingHttpHeaders = {};
+    let chunked = false;
     if (raw) {
       for (let i = 0; i < raw.length; i += 2) {
         const k = raw[i].toString().toLowerCase();
-        if (HOP_BY_HOP.has(k)) continue;
+        if (HOP_BY_HOP.has(k)) {
+          if (k === 'transfer-encoding') chunked = true;
+          continue;
+        }
         const v = raw[i + 1].toString('latin1');
         const was = headers[k];
         if (was === undefined) headers[k] = k === 'set-cookie' ? [v] : v;
         else if (Array.isArray(was)) was.push(v);
-        else headers[k] = `${was}, ${v}`;
+        else if (!SINGLE.has(k)) headers[k] = `${was}, ${v}`;
       }
     }
     const head: UpstreamHead = { statusCode, headers };
     if (this.fwd.rewritesLocation) this.fwd.rewriteLocation(this.req, this.target, head);
-    if (this.fwd.inspect?.(this.req, this.res, head)) {
-      this.done = true;
-      this.abort?.();
-      return false;
-    }
+    if (this.fwd.inspect?.(this.req, this.res, head)) return this.finishEarly();
     this.res.writeHead(statusCode, statusText || undefined, head.headers);
+    // undici frames a 304 by its Content-Length or chunking (both legal, RFC 9110 §8.6) and would wait for a body
+    // that never comes; a 304 has none, so it is complete now
+    if (statusCode === 304 && (chunked || (headers['content-length'] ?? '0') !== '0')) {
+      this.res.end();
+      return this.finishEarly();
+    }
     return true;
+  }
+
+  /** The client has its answer; the upstream connection is given up rather than drained. */
+  private finishEarly(): false {
+    this.done = true;
+    this.abort?.();
+    return false;
   }
 
   onData(chunk: Buffer): boolean {
