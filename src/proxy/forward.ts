@@ -13,7 +13,8 @@ export type ForwardError = (err: Error) => void;
 /** What the guard may look at, and change, before the client sees an upstream response. */
 export interface UpstreamHead {
   statusCode: number;
-  headers: http.IncomingHttpHeaders;
+  /** Only the headers the guard checks; every other header goes to the client as the upstream sent it. */
+  headers: { 'set-cookie'?: string[]; location?: string };
 }
 
 /** Returns true when it answered the client itself; the upstream response is then dropped. */
@@ -40,7 +41,9 @@ export interface Target {
   pool?: Pool;
 }
 
-const targets = new WeakMap<Route, Target>();
+// on the route under a symbol, like per-request state (proxy/handler.ts): cheaper than a WeakMap lookup
+const TARGET = Symbol('hub-guard.target');
+type WithTarget = Route & { [TARGET]?: Target };
 
 function toTarget(u: URL): Target {
   const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
@@ -51,13 +54,8 @@ function toTarget(u: URL): Target {
   };
 }
 
-function targetOf(route: Route): Target {
-  let t = targets.get(route);
-  if (!t) {
-    t = toTarget(route.target);
-    targets.set(route, t);
-  }
-  return t;
+function targetOf(route: WithTarget): Target {
+  return (route[TARGET] ??= toTarget(route.target));
 }
 
 /** Belong to one connection (RFC 9110 §7.6.1); undici refuses most of them, and sets its own. */
@@ -77,6 +75,10 @@ export class Forwarder {
   private readonly poolOptions: Pool.Options;
   private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
   private readonly sweeper: NodeJS.Timeout;
+  /** --custom-header, lower-cased: they replace whatever the client sent under those names. */
+  private readonly custom: Array<[string, string]>;
+  /** Client headers dropped because hub-guard sets them itself. */
+  private readonly replaced: Set<string>;
   /** Front mode: every request goes to this one proxy, whatever route it matched. */
   private readonly upstream?: Target;
 
@@ -102,6 +104,12 @@ export class Forwarder {
       const path = (req as WithPath)[PATH];
       if (path !== undefined) proxyReq.path = path;
     });
+    this.custom = Object.entries(cfg.customHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), v]);
+    this.replaced = new Set([
+      ...this.custom.map(([k]) => k),
+      ...(cfg.xForward ? ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-host'] : []),
+      ...(cfg.changeOrigin ? ['host'] : []),
+    ]);
     this.rewritesLocation = cfg.autoRewrite || cfg.protocolRewrite !== undefined;
     if (cfg.front) this.upstream = toTarget(new URL(cfg.front.upstream));
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
@@ -147,24 +155,29 @@ export class Forwarder {
     );
   }
 
-  private requestHeaders(req: http.IncomingMessage, target: Target): Record<string, string | string[]> {
-    const out: Record<string, string | string[]> = {};
+  /** A flat name/value list (undici takes it as is): the client's headers without hop-by-hop ones, then ours. */
+  private requestHeaders(req: http.IncomingMessage, target: Target): string[] {
+    const out: string[] = [];
     const h = req.headers;
     for (const k in h) {
       const v = h[k];
-      if (v !== undefined && !HOP_BY_HOP.has(k)) out[k] = v;
+      if (v === undefined || HOP_BY_HOP.has(k) || this.replaced.has(k)) continue;
+      if (typeof v === 'string') out.push(k, v);
+      else for (const x of v) out.push(k, x);
     }
     if (this.cfg.xForward) {
       // appended to what earlier proxies said, as CHP (http-proxy) does: the first hop's address stays first
       const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
       const port = h.host ? /:(\d+)/.exec(h.host)?.[1] : undefined;
-      append(out, 'x-forwarded-for', req.socket.remoteAddress ?? '');
-      append(out, 'x-forwarded-port', port ?? (encrypted ? '443' : '80'));
-      append(out, 'x-forwarded-proto', encrypted ? 'https' : 'http');
-      out['x-forwarded-host'] ??= h.host ?? '';
+      out.push(
+        'x-forwarded-for', after(h['x-forwarded-for'], req.socket.remoteAddress ?? ''),
+        'x-forwarded-port', after(h['x-forwarded-port'], port ?? (encrypted ? '443' : '80')),
+        'x-forwarded-proto', after(h['x-forwarded-proto'], encrypted ? 'https' : 'http'),
+        'x-forwarded-host', (h['x-forwarded-host'] as string | undefined) ?? h.host ?? '',
+      );
     }
-    if (this.cfg.changeOrigin) out.host = target.authority;
-    if (this.cfg.customHeaders) Object.assign(out, this.cfg.customHeaders);
+    if (this.cfg.changeOrigin && !this.custom.some(([k]) => k === 'host')) out.push('host', target.authority);
+    for (const [k, v] of this.custom) out.push(k, v);
     return out;
   }
 
@@ -203,9 +216,14 @@ export class Forwarder {
   }
 }
 
-function append(headers: Record<string, string | string[]>, name: string, value: string): void {
-  const was = headers[name];
-  headers[name] = was ? `${was},${value}` : value;
+/** Whether a flat name/value list already has this (lower-case) name. */
+function named(list: string[], name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i] === name) return true;
+  return false;
+}
+
+function after(earlier: string | string[] | undefined, value: string): string {
+  return earlier ? `${earlier},${value}` : value;
 }
 
 /**
@@ -238,29 +256,30 @@ class Exchange implements Dispatcher.DispatchHandlers {
   onHeaders(statusCode: number, raw: Buffer[] | string[] | null, resume: () => void, statusText: string): boolean {
     if (statusCode < 200) return true; // 1xx: node answers Expect itself; early hints are not passed on
     this.resume = resume;
-    const headers: http.IncomingHttpHeaders = {};
-    let chunked = false;
-    if (raw) {
-      for (let i = 0; i < raw.length; i += 2) {
-        const k = raw[i].toString().toLowerCase();
-        if (HOP_BY_HOP.has(k)) {
-          if (k === 'transfer-encoding') chunked = true;
-          continue;
-        }
-        const v = raw[i + 1].toString('latin1');
-        const was = headers[k];
-        if (was === undefined) headers[k] = k === 'set-cookie' ? [v] : v;
-        else if (Array.isArray(was)) was.push(v);
-        else if (!SINGLE.has(k)) headers[k] = `${was}, ${v}`;
+    // a flat name/value list, as node's writeHead takes it: no object with per-response keys to build
+    const list: string[] = [];
+    const head: UpstreamHead = { statusCode, headers: {} };
+    let framed = false;
+    for (let i = 0; raw && i < raw.length; i += 2) {
+      const k = raw[i].toString('latin1').toLowerCase();
+      const v = raw[i + 1].toString('latin1');
+      if (k === 'set-cookie') (head.headers['set-cookie'] ??= []).push(v);
+      else if (k === 'location') head.headers.location ??= v;
+      else if (HOP_BY_HOP.has(k)) framed ||= k === 'transfer-encoding';
+      else if (!SINGLE.has(k) || !named(list, k)) {
+        framed ||= k === 'content-length' && v !== '0';
+        list.push(k, v);
       }
     }
-    const head: UpstreamHead = { statusCode, headers };
     if (this.fwd.rewritesLocation) this.fwd.rewriteLocation(this.req, this.target, head);
     if (this.fwd.inspect?.(this.req, this.res, head)) return this.finishEarly();
-    this.res.writeHead(statusCode, statusText || undefined, head.headers);
+    const { location, 'set-cookie': cookies } = head.headers;
+    if (location !== undefined) list.push('location', location);
+    if (cookies) for (const c of cookies) list.push('set-cookie', c);
+    this.res.writeHead(statusCode, statusText || undefined, list);
     // undici frames a 304 by its Content-Length or chunking (both legal, RFC 9110 §8.6) and would wait for a body
     // that never comes; a 304 has none, so it is complete now
-    if (statusCode === 304 && (chunked || (headers['content-length'] ?? '0') !== '0')) {
+    if (statusCode === 304 && framed) {
       this.res.end();
       return this.finishEarly();
     }
