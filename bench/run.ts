@@ -227,7 +227,8 @@ async function main(): Promise<void> {
 
     // memory first, before the load tests grow the heaps: the figure a hub sees at rest; the peak follows later
     // two descriptors per websocket in the proxy, one in this process and one in the backend
-    const memoryTargets = ['undici', 'http-proxy', 'chp', 'hub-guard'].map(byKey);
+    // the 5-s twin too: the two DB intervals are then compared on processes with the same history
+    const memoryTargets = ['undici', 'http-proxy', 'chp', 'hub-guard', 'hub-guard-5s'].map(byKey);
     const idleCount = Math.min(IDLE_WS, fdLimit('self') - 1000, backend.fdLimit() - 1000, ...memoryTargets.map((t) => Math.floor((t.proc!.fdLimit() - 1000) / 2)));
     const memory: Record<string, Record<string, number | string>> = {};
     for (const t of memoryTargets) {
