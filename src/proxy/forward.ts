@@ -1,6 +1,6 @@
 // Sends allowed requests upstream: plain HTTP through undici pools (one per upstream origin), websockets through
-// http-proxy. undici costs half the CPU per request of node's http client (docs/benchmarks.md, "engines");
-// http-proxy's upgrade handling is proven leak-free by the websocket tests and the benchmark's leak check.
+// http-proxy. undici costs about half the CPU per request of node's http client, and http-proxy's upgrade handling
+// is leak-free under the websocket tests and the benchmark's leak check (docs/benchmarks.md, "The forwarding engine").
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
@@ -81,6 +81,7 @@ export class Forwarder {
   private readonly replaced: Set<string>;
   /** Front mode: every request goes to this one proxy, whatever route it matched. */
   private readonly upstream?: Target;
+  readonly rewritesLocation: boolean;
 
   constructor(private readonly cfg: Config) {
     this.poolOptions = {
@@ -181,8 +182,6 @@ export class Forwarder {
     return out;
   }
 
-  readonly rewritesLocation: boolean;
-
   /** Rewrites a redirect to the upstream itself into one to this proxy (--auto-rewrite, --protocol-rewrite). */
   rewriteLocation(req: http.IncomingMessage, target: Target, head: UpstreamHead): void {
     const location = head.headers.location;
@@ -198,7 +197,6 @@ export class Forwarder {
     if (this.cfg.protocolRewrite) u.protocol = this.cfg.protocolRewrite;
     head.headers.location = u.href;
   }
-
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route | undefined, onError: ForwardError): void {
     // websockets hold their upstream connection for their whole life, so a pooled agent buys nothing
