@@ -111,12 +111,14 @@ export function createGuard(o: GuardOptions): Guard {
     }
     const m = o.maintenance.current;
     const owner = route?.owner;
+    const visitor = id.kind === 'user' && owner !== undefined && owner !== id.name;
     const decision = decide({
       route: route && { prefix: route.prefix, owner, serverName: route.data.server_name as string | undefined, sharesTarget: owner !== undefined && o.conflicts.isSuspect(route) },
       identity: id,
       operator,
-      grant: id.kind === 'user' ? o.users.grant(id.name) : undefined,
-      ownerGroups: owner ? o.users.groupsOf(owner) : undefined,
+      // looked up only when a user opens someone else's server, the one case decide() weighs them
+      grant: visitor ? o.users.grant(id.name) : undefined,
+      ownerGroups: visitor ? o.users.groupsOf(owner) : undefined,
     }, { maintenance: m && { reason: m.reason, mode: m.mode }, allowRunningServers: o.allowRunningServers, adminAccess: o.adminAccess });
     const hubBase = hubBaseOf(route);
     const secure = isSecure(req);
