@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { eventually } from '../helpers/eventually.js';
-import { IMPLS, startProxy, addRoute, type RunningProxy } from '../helpers/proxies.js';
+import { IMPLS, startProxy, addRoute, type Impl, type RunningProxy } from '../helpers/proxies.js';
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -28,6 +28,24 @@ async function listen<S extends Closable>(server: S): Promise<S & { port: number
     server.listen(0, '127.0.0.1', () => resolve());
   });
   return Object.assign(server, { port: (server.address() as AddressInfo).port });
+}
+
+/**
+ * Within a describe(): `server` listening and a proxy of `impl` (with `flags`) routing `/` to it, started before
+ * the suite's tests and stopped after them.
+ */
+function behindProxy<S extends http.Server>(impl: Impl, server: () => S, flags: string[] = []): { proxy: RunningProxy; backend: S & { port: number } } {
+  const up = {} as { proxy: RunningProxy; backend: S & { port: number } };
+  before(async () => {
+    up.backend = await listen(server());
+    up.proxy = await startProxy(impl, flags);
+    await addRoute(up.proxy, '/', { target: `http://127.0.0.1:${up.backend.port}` });
+  });
+  after(async () => {
+    await up.proxy?.stop();
+    await close(up.backend);
+  });
+  return up;
 }
 
 async function close(server: Closable, sockets?: Set<Socket>): Promise<void> {
@@ -269,21 +287,11 @@ for (const impl of IMPLS) {
   });
 
   describe(`${impl}: request bodies`, () => {
-    let proxy: RunningProxy;
-    let backend: http.Server & { port: number; seen: Received[] };
-    before(async () => {
-      backend = await listen(bodyEchoBackend());
-      proxy = await startProxy(impl);
-      await addRoute(proxy, '/', { target: `http://127.0.0.1:${backend.port}` });
-    });
-    after(async () => {
-      await proxy?.stop();
-      await close(backend);
-    });
+    const up = behindProxy(impl, bodyEchoBackend);
 
     test('a 1 MB POST with Content-Length arrives byte for byte', async () => {
       const body = randomBytes(1 << 20);
-      const got = received(await request(proxy.port, '/upload', { method: 'POST', headers: { 'content-length': body.length }, body }));
+      const got = received(await request(up.proxy.port, '/upload', { method: 'POST', headers: { 'content-length': body.length }, body }));
       assert.equal(got.length, body.length);
       assert.equal(got.sha256, sha256(body));
       assert.equal(got.headers['content-length'], String(body.length));
@@ -291,7 +299,7 @@ for (const impl of IMPLS) {
 
     test('a chunked upload (no Content-Length) arrives whole', async () => {
       const parts = [Buffer.from('first '), randomBytes(300_000), Buffer.from(' last')];
-      const a = await request(proxy.port, '/upload', { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: parts });
+      const a = await request(up.proxy.port, '/upload', { method: 'POST', headers: { 'transfer-encoding': 'chunked' }, body: parts });
       const got = received(a);
       assert.equal(got.length, 300_011);
       assert.equal(got.sha256, sha256(Buffer.concat(parts)));
@@ -301,7 +309,7 @@ for (const impl of IMPLS) {
     // itself and drops Expect, since undici does not take it. Either way the client gets its 100 and the body arrives.
     test('Expect: 100-continue: the client gets its 100, then the body arrives intact', async () => {
       const body = randomBytes(64 * 1024);
-      const a = await request(proxy.port, '/upload', {
+      const a = await request(up.proxy.port, '/upload', {
         method: 'POST', headers: { expect: '100-continue', 'content-length': body.length }, body, waitForContinue: true,
       });
       assert.equal(received(a).sha256, sha256(body));
@@ -309,7 +317,7 @@ for (const impl of IMPLS) {
 
     test('an empty POST, with and without Content-Length: 0', async () => {
       for (const headers of [{}, { 'content-length': 0 }]) {
-        const got = received(await request(proxy.port, '/empty', { method: 'POST', headers }));
+        const got = received(await request(up.proxy.port, '/empty', { method: 'POST', headers }));
         assert.equal(got.method, 'POST');
         assert.equal(got.length, 0);
       }
@@ -317,7 +325,7 @@ for (const impl of IMPLS) {
 
     for (const method of ['PUT', 'PATCH', 'DELETE', 'OPTIONS']) {
       test(`${method} with a body`, async () => {
-        const got = received(await request(proxy.port, '/m', { method, headers: { 'content-length': 11 }, body: 'hello world' }));
+        const got = received(await request(up.proxy.port, '/m', { method, headers: { 'content-length': 11 }, body: 'hello world' }));
         assert.equal(got.method, method);
         assert.equal(got.text, 'hello world');
       });
@@ -325,10 +333,10 @@ for (const impl of IMPLS) {
 
     // Both pass a GET's body on, with Content-Length or chunked.
     test('a GET with a body keeps it', async () => {
-      let got = received(await request(proxy.port, '/g', { headers: { 'content-length': 7 }, body: 'payload' }));
+      let got = received(await request(up.proxy.port, '/g', { headers: { 'content-length': 7 }, body: 'payload' }));
       assert.equal(got.method, 'GET');
       assert.equal(got.text, 'payload');
-      got = received(await request(proxy.port, '/g', { headers: { 'transfer-encoding': 'chunked' }, body: ['get ', 'body'] }));
+      got = received(await request(up.proxy.port, '/g', { headers: { 'transfer-encoding': 'chunked' }, body: ['get ', 'body'] }));
       assert.equal(got.text, 'get body');
     });
   });
@@ -529,17 +537,7 @@ for (const impl of IMPLS) {
   });
 
   describe(`${impl}: hop-by-hop headers from the client`, () => {
-    let proxy: RunningProxy;
-    let backend: http.Server & { port: number; seen: Received[] };
-    before(async () => {
-      backend = await listen(bodyEchoBackend());
-      proxy = await startProxy(impl);
-      await addRoute(proxy, '/', { target: `http://127.0.0.1:${backend.port}` });
-    });
-    after(async () => {
-      await proxy?.stop();
-      await close(backend);
-    });
+    const up = behindProxy(impl, bodyEchoBackend);
 
     const cases: [string, OutgoingHttpHeaders][] = [
       ['Connection: keep-alive', { connection: 'keep-alive' }],
@@ -552,9 +550,9 @@ for (const impl of IMPLS) {
     ];
     for (const [what, headers] of cases) {
       test(`${what}: the request reaches the server`, async () => {
-        const before = backend.seen.length;
-        const got = received(await request(proxy.port, `/hop?${encodeURIComponent(what)}`, { method: 'POST', headers: { ...headers, 'content-length': 4 }, body: 'data' }));
-        assert.equal(backend.seen.length, before + 1);
+        const before = up.backend.seen.length;
+        const got = received(await request(up.proxy.port, `/hop?${encodeURIComponent(what)}`, { method: 'POST', headers: { ...headers, 'content-length': 4 }, body: 'data' }));
+        assert.equal(up.backend.seen.length, before + 1);
         assert.equal(got.text, 'data');
         // CHP hands these on to the server too; harmless, but they describe the client's connection, not the
         // proxy's (RFC 9110 §7.6.1), and hub-guard drops them.
@@ -566,38 +564,28 @@ for (const impl of IMPLS) {
   });
 
   describe(`${impl}: clients that go away`, () => {
-    let proxy: RunningProxy;
-    let backend: http.Server & { port: number };
     let downloadsClosed = 0;
     let uploadsBroken = 0;
-    before(async () => {
-      backend = await listen(http.createServer((req, res) => {
-        if (req.url === '/forever') {
-          // a stream that never ends: one chunk every 50 ms until someone closes it
-          res.writeHead(200, { 'content-type': 'text/plain' });
-          const timer = setInterval(() => res.write('tick\n'), 50);
-          res.on('close', () => {
-            clearInterval(timer);
-            downloadsClosed++;
-          });
-          return;
-        }
-        req.resume();
-        req.on('close', () => { if (!req.complete) uploadsBroken++; });
-        req.on('end', () => res.end('stored'));
-      }));
-      proxy = await startProxy(impl);
-      await addRoute(proxy, '/', { target: `http://127.0.0.1:${backend.port}` });
-    });
-    after(async () => {
-      await proxy?.stop();
-      await close(backend);
-    });
+    const up = behindProxy(impl, () => http.createServer((req, res) => {
+      if (req.url === '/forever') {
+        // a stream that never ends: one chunk every 50 ms until someone closes it
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        const timer = setInterval(() => res.write('tick\n'), 50);
+        res.on('close', () => {
+          clearInterval(timer);
+          downloadsClosed++;
+        });
+        return;
+      }
+      req.resume();
+      req.on('close', () => { if (!req.complete) uploadsBroken++; });
+      req.on('end', () => res.end('stored'));
+    }));
 
     test('a client that drops an endless download: the upstream response is closed too', async () => {
       const closedBefore = downloadsClosed;
       await new Promise<void>((resolve, reject) => {
-        const req = http.get({ host: '127.0.0.1', port: proxy.port, path: '/forever', agent: false }, (res) => {
+        const req = http.get({ host: '127.0.0.1', port: up.proxy.port, path: '/forever', agent: false }, (res) => {
           let chunks = 0;
           res.on('data', () => {
             if (++chunks === 3) {
@@ -613,7 +601,7 @@ for (const impl of IMPLS) {
 
     test('a client that drops a half-sent upload: the upstream request is broken off too', async () => {
       const brokenBefore = uploadsBroken;
-      const req = http.request({ host: '127.0.0.1', port: proxy.port, path: '/upload', method: 'POST', agent: false, headers: { 'content-length': 4 << 20 } });
+      const req = http.request({ host: '127.0.0.1', port: up.proxy.port, path: '/upload', method: 'POST', agent: false, headers: { 'content-length': 4 << 20 } });
       req.on('error', () => {});
       req.write(randomBytes(1 << 20));
       await sleep(100);
@@ -623,26 +611,16 @@ for (const impl of IMPLS) {
   });
 
   describe(`${impl}: an HTTP/1.0 client`, () => {
-    let proxy: RunningProxy;
-    let backend: http.Server & { port: number };
-    before(async () => {
-      backend = await listen(http.createServer((req, res) => {
-        // written in two parts without a length: chunked towards the proxy, which a 1.0 client cannot read
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.write(`${req.method} ${req.url} `);
-        setTimeout(() => res.end('complete'), 20);
-      }));
-      proxy = await startProxy(impl);
-      await addRoute(proxy, '/', { target: `http://127.0.0.1:${backend.port}` });
-    });
-    after(async () => {
-      await proxy?.stop();
-      await close(backend);
-    });
+    const up = behindProxy(impl, () => http.createServer((req, res) => {
+      // written in two parts without a length: chunked towards the proxy, which a 1.0 client cannot read
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write(`${req.method} ${req.url} `);
+      setTimeout(() => res.end('complete'), 20);
+    }));
 
     for (const [what, sent] of [['without Host', 'GET /x HTTP/1.0\r\n\r\n'], ['with Host', 'GET /y HTTP/1.0\r\nHost: hub.example\r\n\r\n']]) {
       test(`GET / HTTP/1.0 ${what} gets a complete, unchunked answer`, async () => {
-        const text = await rawExchange(proxy.port, sent);
+        const text = await rawExchange(up.proxy.port, sent);
         const [head, body] = [text.slice(0, text.indexOf('\r\n\r\n')), text.slice(text.indexOf('\r\n\r\n') + 4)];
         assert.match(head, /^HTTP\/1\.[01] 200 /);
         assert.doesNotMatch(head, /transfer-encoding/i);
@@ -699,46 +677,36 @@ for (const impl of IMPLS) {
   });
 
   describe(`${impl}: --proxy-timeout 300 once the response has begun`, () => {
-    let proxy: RunningProxy;
-    let backend: http.Server & { port: number };
-    before(async () => {
-      backend = await listen(http.createServer((req, res) => {
-        if (req.url === '/stall') {
-          // the head and 10 of 100 bytes, then silence
-          res.writeHead(200, { 'content-length': 100 });
-          res.write('0123456789');
-          return;
+    const up = behindProxy(impl, () => http.createServer((req, res) => {
+      if (req.url === '/stall') {
+        // the head and 10 of 100 bytes, then silence
+        res.writeHead(200, { 'content-length': 100 });
+        res.write('0123456789');
+        return;
+      }
+      // 12 chunks 40 ms apart: longer than the timeout in total, never silent for as long
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      let n = 0;
+      const timer = setInterval(() => {
+        res.write(`${n} `);
+        if (++n === 12) {
+          clearInterval(timer);
+          res.end();
         }
-        // 12 chunks 40 ms apart: longer than the timeout in total, never silent for as long
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        let n = 0;
-        const timer = setInterval(() => {
-          res.write(`${n} `);
-          if (++n === 12) {
-            clearInterval(timer);
-            res.end();
-          }
-        }, 40);
-        res.on('close', () => clearInterval(timer));
-      }));
-      proxy = await startProxy(impl, ['--proxy-timeout', '300']);
-      await addRoute(proxy, '/', { target: `http://127.0.0.1:${backend.port}` });
-    });
-    after(async () => {
-      await proxy?.stop();
-      await close(backend);
-    });
+      }, 40);
+      res.on('close', () => clearInterval(timer));
+    }), ['--proxy-timeout', '300']);
 
     // http-proxy's proxyTimeout aborts the upstream request but leaves the client's response open for ever.
     test(`an upstream that stalls mid-body: ${impl === 'chp' ? 'CHP bug: the client is left hanging' : 'the client sees the response break off'}`, async () => {
-      const end = await ending(proxy.port, '/stall', impl === 'chp' ? 1500 : 10_000);
+      const end = await ending(up.proxy.port, '/stall', impl === 'chp' ? 1500 : 10_000);
       assert.equal(end.status, 200);
       assert.equal(end.how, impl === 'chp' ? 'open' : 'broken');
       assert.equal(end.body, '0123456789');
     });
 
     test('a slow but steady response is not cut: the timeout is for silence, not the whole response', async () => {
-      const a = await request(proxy.port, '/steady');
+      const a = await request(up.proxy.port, '/steady');
       assert.equal(a.body.toString(), Array.from({ length: 12 }, (_, i) => `${i} `).join(''));
     });
   });
