@@ -81,7 +81,6 @@ export class Forwarder {
   private readonly replaced: Set<string>;
   /** Front mode: every request goes to this one proxy, whatever route it matched. */
   private readonly upstream?: Target;
-  readonly rewritesLocation: boolean;
 
   constructor(private readonly cfg: Config) {
     this.poolOptions = {
@@ -111,7 +110,6 @@ export class Forwarder {
       ...(cfg.xForward ? ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-host'] : []),
       ...(cfg.changeOrigin ? ['host'] : []),
     ]);
-    this.rewritesLocation = cfg.autoRewrite || cfg.protocolRewrite !== undefined;
     if (cfg.front) this.upstream = toTarget(new URL(cfg.front.upstream));
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
@@ -185,7 +183,7 @@ export class Forwarder {
   /** Rewrites a redirect to the upstream itself into one to this proxy (--auto-rewrite, --protocol-rewrite). */
   rewriteLocation(req: http.IncomingMessage, target: Target, head: UpstreamHead): void {
     const location = head.headers.location;
-    if (typeof location !== 'string' || !REDIRECT.has(head.statusCode)) return;
+    if (location === undefined || !REDIRECT.has(head.statusCode) || !(this.cfg.autoRewrite || this.cfg.protocolRewrite)) return;
     let u: URL;
     try {
       u = new URL(location);
@@ -269,7 +267,7 @@ class Exchange implements Dispatcher.DispatchHandlers {
         list.push(k, v);
       }
     }
-    if (this.fwd.rewritesLocation) this.fwd.rewriteLocation(this.req, this.target, head);
+    this.fwd.rewriteLocation(this.req, this.target, head);
     if (this.fwd.inspect?.(this.req, this.res, head)) return this.finishEarly();
     const { location, 'set-cookie': cookies } = head.headers;
     if (location !== undefined) list.push('location', location);
