@@ -282,13 +282,8 @@ export interface Guard {
 /** Starts `node dist/src/cli.js` with the hub DB and secret on free ports, and waits until /readyz says ready. */
 export async function startGuard(o: GuardOptions): Promise<Guard> {
   const port = await freePort();
-  let apiPort = await freePort();
-  while (apiPort === port) apiPort = await freePort();
-  let metricsPort: number | undefined;
-  if (o.metrics) {
-    metricsPort = await freePort();
-    while (metricsPort === port || metricsPort === apiPort) metricsPort = await freePort();
-  }
+  const apiPort = await freePort();
+  const metricsPort = o.metrics ? await freePort() : undefined;
   const token = randomBytes(16).toString('hex');
   const dbFile = o.db?.file ?? o.dbFile;
   const args = [

@@ -171,8 +171,7 @@ export function parseLogLines(text: string): Record<string, any>[] {
 /** Starts `node dist/src/cli.js` on free 127.0.0.1 ports with `flags`. */
 export async function startGuard(o: GuardOptions = {}): Promise<GuardProc> {
   const port = await freePort();
-  let apiPort = await freePort();
-  while (apiPort === port) apiPort = await freePort();
+  const apiPort = await freePort();
   const token = o.env?.CONFIGPROXY_AUTH_TOKEN ?? randomBytes(16).toString('hex');
   const args = ['--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort), ...(o.flags ?? [])];
   const { child, out, exited } = spawnGuard(args, { ...o.env, CONFIGPROXY_AUTH_TOKEN: token });

@@ -47,8 +47,7 @@ export interface RunningProxy {
  */
 export async function startProxy(impl: Impl, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProxy> {
   const port = await freePort();
-  let apiPort = await freePort();
-  while (apiPort === port) apiPort = await freePort();
+  const apiPort = await freePort();
   const token = env.CONFIGPROXY_AUTH_TOKEN ?? randomBytes(16).toString('hex');
   const args = [
     ENTRY[impl],
