@@ -9,25 +9,19 @@ import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { DEFAULT_CHECK_OPTIONS } from '../../src/hubdb/checks.js';
-import { openHubDb } from '../../src/hubdb/open.js';
 import type { HubDb, HubSnapshot } from '../../src/hubdb/snapshot.js';
 import { Watchdog } from '../../src/hubdb/watchdog.js';
 import { UsersIndex } from '../../src/identity/users-index.js';
 import { setLogLevel } from '../../src/log.js';
 import { Maintenance } from '../../src/state/maintenance.js';
 import { MemoryStore } from '../../src/state/store.js';
-import { createHubDatabases, ENGINES, insertUsers, MY, newCookieId, PG, scratchDir, type HubFixture } from './fixtures.js';
+import { createHubDatabases, ENGINES, insertUsers, MY, newCookieId, PG, hubDbs, scratchDir, type HubFixture } from './fixtures.js';
 
 // Findings are expected here; their log lines would only bury the test output.
 setLogLevel('error');
 
 const scratch = scratchDir();
-const opened: HubDb[] = [];
-const open = (url: string, timeoutMs = 10_000) => {
-  const db = openHubDb(url, { timeoutMs });
-  opened.push(db);
-  return db;
-};
+const { open, closeAll } = hubDbs(10_000);
 const names = (s: HubSnapshot) => s.users.map((u) => u.name);
 const errorOf = (p: Promise<unknown>) => p.then(() => assert.fail('the read should have rejected'), (e: { code?: string; message: string }) => e);
 
@@ -61,7 +55,7 @@ function emptyDb(file: string): void {
 }
 
 after(async () => {
-  await Promise.all(opened.map((db) => db.close()));
+  await closeAll();
   scratch.remove();
 });
 

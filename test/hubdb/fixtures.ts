@@ -9,6 +9,8 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
+import { openHubDb } from '../../src/hubdb/open.js';
+import type { HubDb } from '../../src/hubdb/snapshot.js';
 
 export type Engine = 'sqlite' | 'postgres' | 'mysql';
 export const ENGINES: Engine[] = ['sqlite', 'postgres', 'mysql'];
@@ -100,6 +102,19 @@ export async function initializeHub(fx: HubFixture, config: HubConfig): Promise<
 const uniqueName = () => `hg_${randomBytes(6).toString('hex')}`;
 
 /** A scratch directory for sqlite files; removed by the returned function. */
+/** Hub DB readers a test file opens; closeAll() in its after(). */
+export function hubDbs(defaultTimeoutMs: number): { open(url: string, timeoutMs?: number): HubDb; closeAll(): Promise<void> } {
+  const opened: HubDb[] = [];
+  return {
+    open(url, timeoutMs = defaultTimeoutMs) {
+      const db = openHubDb(url, { timeoutMs });
+      opened.push(db);
+      return db;
+    },
+    closeAll: async () => { await Promise.all(opened.map((db) => db.close())); },
+  };
+}
+
 export function scratchDir(): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'hg-hubdb-'));
   return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };

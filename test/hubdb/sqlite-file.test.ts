@@ -8,17 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { checkSnapshot, DEFAULT_CHECK_OPTIONS } from '../../src/hubdb/checks.js';
-import { openHubDb } from '../../src/hubdb/open.js';
 import type { HubDb } from '../../src/hubdb/snapshot.js';
-import { createHubDatabases, createSchema, insertUsers, scratchDir } from './fixtures.js';
+import { createHubDatabases, createSchema, hubDbs, insertUsers, scratchDir } from './fixtures.js';
 
 const scratch = scratchDir();
-const opened: HubDb[] = [];
-const open = (file: string, timeoutMs = 10_000) => {
-  const db = openHubDb(`sqlite:///${file}`, { timeoutMs });
-  opened.push(db);
-  return db;
-};
+const dbs = hubDbs(10_000);
+const open = (file: string, timeoutMs?: number) => dbs.open(`sqlite:///${file}`, timeoutMs);
 const userNames = async (db: HubDb) => (await db.read()).users.map((u) => u.name);
 const errorOf = (p: Promise<unknown>) => p.then(() => assert.fail('read() should have rejected'), (e: { code?: string; message: string }) => e);
 
@@ -38,7 +33,7 @@ before(async () => {
 });
 
 after(async () => {
-  await Promise.all(opened.map((db) => db.close()));
+  await dbs.closeAll();
   scratch.remove();
 });
 

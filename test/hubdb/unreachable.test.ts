@@ -5,10 +5,8 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { openHubDb } from '../../src/hubdb/open.js';
-import type { HubDb } from '../../src/hubdb/snapshot.js';
 import { freePort } from '../helpers/ports.js';
-import { createHubDatabases, insertUsers, MY, PG, scratchDir, type HubFixture } from './fixtures.js';
+import { createHubDatabases, hubDbs, insertUsers, MY, PG, scratchDir, type HubFixture } from './fixtures.js';
 
 const errorOf = (p: Promise<unknown>) => p.then(() => assert.fail('read() should have rejected'), (e: { code?: string; message: string }) => e);
 const HANG_GUARD = { timeout: 30_000 };
@@ -33,12 +31,7 @@ const engines = [
 for (const { engine, url } of engines) {
   describe(`an unreachable or misbehaving ${engine}`, () => {
     const scratch = scratchDir();
-    const opened: HubDb[] = [];
-    const open = (u: string, timeoutMs = 500) => {
-      const db = openHubDb(u, { timeoutMs });
-      opened.push(db);
-      return db;
-    };
+    const { open, closeAll } = hubDbs(500);
     let fx: HubFixture;
     let silent: Awaited<ReturnType<typeof silentServer>>;
 
@@ -49,7 +42,7 @@ for (const { engine, url } of engines) {
     });
 
     after(async () => {
-      await Promise.all(opened.map((db) => db.close()));
+      await closeAll();
       await silent.stop();
       await fx.drop();
       scratch.remove();
