@@ -42,7 +42,7 @@ export async function runMicro(): Promise<Record<string, number>> {
   const users: BenchUser[] = Array.from({ length: USERS }, (_, i) => ({ id: i + 1, name: `u${i}`, cookieId: randomBytes(16).toString('hex') }));
   const index = new UsersIndex();
   index.update({
-    takenAt: Date.now(), tables: [], alembicVersion: null, cookieIdConstraint: null, access: {}, groups: {}, apiTokens: 0,
+    takenAt: Date.now(), tables: [], alembicVersion: null, cookieIdConstraint: null, access: new Map(), groups: new Map(), apiTokens: 0,
     users: users.map((u) => ({ id: u.id, name: u.name, admin: false, cookieId: u.cookieId, created: null })),
   });
   const secret = randomBytes(32);
@@ -77,6 +77,7 @@ export async function runMicro(): Promise<Record<string, number>> {
   const maintenance = new Maintenance(store);
   await maintenance.load();
   const guard = createGuard({
+    isHub: (route) => route.data.hub === true,
     ...deps,
     assertions: await Assertions.open(store),
     maintenance,

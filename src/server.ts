@@ -125,6 +125,9 @@ export async function startServer(cfg: Config): Promise<Running> {
       backup: cfg.backup,
     })
     : undefined;
+  // JupyterHub and zero-to-jupyterhub point --default-target and --error-target at the hub; any other default target
+  // is some other service, and gets no credentials
+  const defaultIsHub = !!cfg.defaultTarget && !!cfg.errorTarget && new URL(cfg.defaultTarget).origin === new URL(cfg.errorTarget).origin;
   const guard = createGuard({
     users, secret, maxAgeDays: cfg.cookieMaxAgeDays, idp,
     sessions,
@@ -138,6 +141,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     report: (problem) => watchdog?.report(problem),
     refresh: () => watchdog?.refreshOnMiss(),
     match: (path) => routes.match(path),
+    isHub: (route) => route.data.hub === true || (defaultIsHub && route.data.target === cfg.defaultTarget && route.owner === undefined),
   });
 
   const forwarder = new Forwarder(cfg);

@@ -4,7 +4,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { createInterface } from 'node:readline/promises';
-import { checkSnapshot, DEFAULT_CHECK_OPTIONS, type Baseline, type Finding } from '../hubdb/checks.js';
+import { baselineFrom, checkSnapshot, DEFAULT_CHECK_OPTIONS, type Baseline, type Finding } from '../hubdb/checks.js';
 import { openHubDb } from '../hubdb/open.js';
 import type { HubSnapshot } from '../hubdb/snapshot.js';
 import { parseHubDbUrl, redactDbUrl, type HubDbTarget } from '../hubdb/url.js';
@@ -100,7 +100,7 @@ function validBaseline(v: unknown, where: string): Baseline {
   const ok = typeof b === 'object' && b !== null && Number.isFinite(b.highWater) && Number.isFinite(b.updatedAt) &&
     typeof b.users === 'object' && b.users !== null && !Array.isArray(b.users) && Object.values(b.users).every((id) => Number.isSafeInteger(id));
   if (!ok) throw new UsageError(`${where} is not a hub-guard baseline (expected {"highWater": n, "users": {"name": id, …}, "updatedAt": ms})`);
-  return b as Baseline;
+  return baselineFrom(b as Baseline);
 }
 
 /** Reads a document the way hub-guard stores it in its state directory (plain JSON, or with the store's envelope). */

@@ -248,7 +248,7 @@ class Builder {
         decide('keep', `The volume ${annotated.claim} is annotated with the user name ${q(older.name)}, so ${q(older.name)} is a real user, not a copy of ${q(newer.name)}. Nothing to do.`);
         continue;
       }
-      const own = [newer.admin && 'is an admin', snapshot.groups[newer.name]?.length && `is in groups ${snapshot.groups[newer.name].join(', ')}`, snapshot.access[newer.name] && 'holds access grants'].filter(Boolean);
+      const own = [newer.admin && 'is an admin', snapshot.groups.get(newer.name)?.length && `is in groups ${snapshot.groups.get(newer.name)!.join(', ')}`, snapshot.access.has(newer.name) && 'holds access grants'].filter(Boolean);
       if (own.length) {
         decide('manual', `${described(older)} holds the older id${evidence.length ? ` (${evidence.join('; ')})` : ''}, but ${described(newer)} ${own.join(' and ')}, so it is not a throwaway copy. Merge them by hand.`);
         continue;

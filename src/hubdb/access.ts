@@ -46,7 +46,7 @@ function hasAny(g: AccessGrant): boolean {
 const sortedUnique = (xs: string[]): string[] => [...new Set(xs)].sort();
 
 /** Resolves each user's roles, direct and through groups, into cross-user server access and group membership. */
-export function resolveAccess(users: HubUser[], t: RoleTables): { access: Record<string, AccessGrant>; groups: Record<string, string[]> } {
+export function resolveAccess(users: HubUser[], t: RoleTables): { access: Map<string, AccessGrant>; groups: Map<string, string[]> } {
   const rolesOfGroup = new Map<number, number[]>();
   for (const [groupId, roleId] of t.groupRoles) rolesOfGroup.set(groupId, [...(rolesOfGroup.get(groupId) ?? []), roleId]);
   const rolesOfUser = new Map<number, number[]>();
@@ -54,9 +54,9 @@ export function resolveAccess(users: HubUser[], t: RoleTables): { access: Record
   const groupsOfUser = new Map<number, number[]>();
   for (const [userId, groupId] of t.userGroups) groupsOfUser.set(userId, [...(groupsOfUser.get(userId) ?? []), groupId]);
 
-  // Collected as entries: a user called "__proto__" must become a key, not a prototype.
-  const access: Array<[string, AccessGrant]> = [];
-  const groups: Array<[string, string[]]> = [];
+  // Maps, never objects: a user called "constructor" would otherwise find Object's own properties as its grants
+  const access = new Map<string, AccessGrant>();
+  const groups = new Map<string, string[]>();
   for (const user of users) {
     const grant = emptyGrant();
     // The hub gives the admin role to every users.admin row at startup, so the flag alone already means "all".
@@ -65,15 +65,15 @@ export function resolveAccess(users: HubUser[], t: RoleTables): { access: Record
     const roleIds = [...(rolesOfUser.get(user.id) ?? []), ...groupIds.flatMap((g) => rolesOfGroup.get(g) ?? [])];
     for (const roleId of roleIds) for (const scope of t.roles.get(roleId) ?? []) addScope(grant, scope);
     if (hasAny(grant)) {
-      access.push([
+      access.set(
         user.name,
         grant.all
           ? { all: true, users: [], groups: [], servers: [] }
           : { all: false, users: sortedUnique(grant.users), groups: sortedUnique(grant.groups), servers: sortedUnique(grant.servers) },
-      ]);
+      );
     }
     const names = groupIds.map((g) => t.groupNames.get(g)).filter((n): n is string => n !== undefined);
-    if (names.length > 0) groups.push([user.name, sortedUnique(names)]);
+    if (names.length > 0) groups.set(user.name, sortedUnique(names));
   }
-  return { access: Object.fromEntries(access), groups: Object.fromEntries(groups) };
+  return { access, groups };
 }

@@ -1,3 +1,4 @@
+import { recordOf } from '../records.js';
 import type { HubSnapshot, HubUser } from './snapshot.js';
 
 export type Severity = 'critical' | 'warning';
@@ -14,9 +15,17 @@ export interface Finding {
 export interface Baseline {
   /** The most users ever seen in a healthy snapshot. */
   highWater: number;
-  /** name → id; a name keeps its last known id after the user is deleted. */
+  /**
+   * name → id; a name keeps its last known id after the user is deleted. A null-prototype record (it is stored as
+   * JSON): `users.constructor` must be undefined for a hub that never had a user called "constructor".
+   */
   users: Record<string, number>;
   updatedAt: number;
+}
+
+/** A baseline as read back from JSON, with its users in a null-prototype record. */
+export function baselineFrom(doc: Baseline): Baseline {
+  return { ...doc, users: recordOf(Object.entries(doc.users)) };
 }
 
 export interface CheckOptions {
@@ -245,7 +254,6 @@ export function checkSnapshot(s: HubSnapshot, baseline: Baseline | null, opts: C
  * baseline to start afresh once an operator has accepted the database as it is.
  */
 export function nextBaseline(s: HubSnapshot, baseline: Baseline | null): Baseline {
-  // fromEntries, not assignment: a user called "__proto__" must become a key, not a prototype.
-  const users = Object.fromEntries([...Object.entries(baseline?.users ?? {}), ...s.users.map((u) => [u.name, u.id] as const)]);
+  const users = recordOf([...Object.entries(baseline?.users ?? {}), ...s.users.map((u) => [u.name, u.id] as const)]);
   return { highWater: Math.max(baseline?.highWater ?? 0, s.users.length), users, updatedAt: s.takenAt };
 }

@@ -7,5 +7,10 @@ import type { HubSnapshot } from './snapshot.js';
  * content gives equal JSON; anything else merely counts as a change, which is never wrong.
  */
 export function snapshotDigest(s: HubSnapshot): string {
-  return createHash('sha256').update(JSON.stringify({ ...s, takenAt: 0 })).digest('base64url');
+  return createHash('sha256').update(JSON.stringify({ ...s, takenAt: 0 }, mapsAsEntries)).digest('base64url');
+}
+
+// JSON.stringify writes a Map as {}: grants would drop out of the digest
+function mapsAsEntries(_key: string, value: unknown): unknown {
+  return value instanceof Map ? [...value] : value;
 }

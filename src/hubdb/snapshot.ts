@@ -34,9 +34,9 @@ export interface HubSnapshot {
   /** null when unknown (no users table) */
   cookieIdConstraint: { notNull: boolean; unique: boolean } | null;
   /** user name → grants (admins via the admin role or users.admin); only users with any grant */
-  access: Record<string, AccessGrant>;
+  access: Map<string, AccessGrant>;
   /** user name → group names; only users in any group */
-  groups: Record<string, string[]>;
+  groups: Map<string, string[]>;
   apiTokens: number;
   /** sqlite PRAGMA quick_check result: 'ok' or the problems found */
   integrity?: string;

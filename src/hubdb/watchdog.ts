@@ -7,7 +7,7 @@ import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import type { Maintenance } from '../state/maintenance.js';
 import type { StateStore } from '../state/store.js';
-import { checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
+import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
 import type { HubDb, HubSnapshot } from './snapshot.js';
 import { maybeBackup } from '../doctor/backups.js';
 
@@ -58,7 +58,8 @@ export class Watchdog {
   constructor(private readonly o: WatchdogOptions) {}
 
   async start(): Promise<void> {
-    this.baseline = (await this.o.store.load<Baseline>('baseline')) ?? null;
+    const saved = await this.o.store.load<Baseline>('baseline');
+    this.baseline = saved ? baselineFrom(saved) : null;
     await this.checkNow();
     this.watchFile();
   }

@@ -164,3 +164,25 @@ function isOctalEscape(s: string, at: number, end: number): boolean {
   const c = s.charCodeAt(at + 2);
   return a >= 0x30 && a <= 0x33 && b >= 0x30 && b <= 0x37 && c >= 0x30 && c <= 0x37;
 }
+
+/**
+ * A cookie name the way the most lenient reader downstream could take it: no surrounding whitespace or quotes,
+ * lower case, without the `__Host-`/`__Secure-` prefixes. Credentials are recognised by this form, so that no
+ * spelling of a login cookie's name slips through in either direction.
+ */
+export function canonicalCookieName(name: string): string {
+  let n = name.trim();
+  if (n.length >= 2 && n.startsWith('"') && n.endsWith('"')) n = n.slice(1, -1).trim();
+  n = n.toLowerCase();
+  for (const prefix of ['__host-', '__secure-']) if (n.startsWith(prefix)) return n.slice(prefix.length);
+  return n;
+}
+
+/** The name a Set-Cookie line gives its cookie, canonical; '' for a nameless cookie (`=v`, or no `=` at all). */
+export function setCookieName(line: string): string {
+  const eq = line.indexOf('=');
+  const semi = line.indexOf(';');
+  // without '=' before the first ';' browsers store a nameless cookie whose value is the whole pair
+  if (eq === -1 || (semi !== -1 && semi < eq)) return '';
+  return canonicalCookieName(line.slice(0, eq));
+}

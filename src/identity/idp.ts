@@ -52,6 +52,14 @@ export class IdpVerifier {
     return token && token.split('.').length === 3 ? token : undefined;
   }
 
+  /**
+   * Takes the identity provider's token off a request bound for anything but the hub: replayed by a user's
+   * code, it would identify its owner to hub-guard. In Authorization only a JWT is the IdP's; hub tokens stay.
+   */
+  strip(headers: IncomingHttpHeaders): void {
+    if (!this.bearer || this.token(headers) !== undefined) delete headers[this.header];
+  }
+
   /** The normalised user name, null for a token that does not verify, or a promise on first sight. */
   verify(token: string): string | null | Promise<string | null> {
     const hit = this.cache.get(token);

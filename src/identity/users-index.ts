@@ -13,8 +13,8 @@ export class UsersIndex {
   private byCookie = new Map<string, HubUser[]>();
   private byCookieHash = new Map<string, HubUser[]>();
   private byName = new Map<string, HubUser>();
-  private access: Record<string, AccessGrant> = {};
-  private groups: Record<string, string[]> = {};
+  private access = new Map<string, AccessGrant>();
+  private groups = new Map<string, string[]>();
   loadedAt = 0;
 
   get size(): number {
@@ -60,11 +60,11 @@ export class UsersIndex {
   }
 
   grant(name: string): AccessGrant | undefined {
-    return this.access[name];
+    return this.access.get(name);
   }
 
   groupsOf(name: string): string[] | undefined {
-    return this.groups[name];
+    return this.groups.get(name);
   }
 }
 

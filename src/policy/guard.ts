@@ -10,7 +10,7 @@ import { metrics } from '../metrics.js';
 import { renderPage, type MaintenanceTemplate, type PageKind } from '../pages/index.js';
 import type { Maintenance } from '../state/maintenance.js';
 import { ASSERTION_HEADER, type Assertions } from '../identity/assertions.js';
-import { stripCookies, parseCookies } from '../identity/cookies.js';
+import { canonicalCookieName, parseCookies, setCookieName, stripCookies } from '../identity/cookies.js';
 import { HUB_COOKIES, identify, type IdentifyDeps, type Resolved } from '../identity/identify.js';
 import { isHubCookieId } from '../identity/secret.js';
 import { SESSION_COOKIE } from '../identity/sessions.js';
@@ -35,6 +35,8 @@ export interface GuardOptions extends IdentifyDeps {
   refresh: () => void;
   /** Route lookup for Location checks on hub redirects. */
   match: (path: string) => Route | undefined;
+  /** Whether a route leads to the hub itself: the one upstream trusted with credentials. */
+  isHub: (route: Route) => boolean;
 }
 
 interface Pending { identity: Identity; setCookies: string[]; hubBase: string; secure: boolean }
@@ -134,13 +136,18 @@ export function createGuard(o: GuardOptions): Guard {
     if (route?.data.hub === true && facts.path.routePath.startsWith(`${hubBase}hub/logout`) && o.sessions) {
       p.setCookies.push(o.sessions.clearCookie(secure));
     }
+    // credentials reach the hub and nothing else: not user servers, not services, not a default target
+    const toHub = route !== undefined && o.isHub(route);
+    if (!toHub) o.idp?.strip(req.headers);
     if (req.headers.cookie) {
-      // the operator's token goes nowhere; user code must not see the hub's login, hub-guard's session, or
-      // other users' server cookies (`jupyterhub-user-alice2` is not alice's)
       const own = owner === undefined ? undefined : ownCookie(route!);
-      const kept = stripCookies(req.headers.cookie, (name) => name === OPERATOR_COOKIE || (own !== undefined && (
-        HUB_COOKIES.includes(name) || name === SESSION_COOKIE
-        || (name.startsWith('jupyterhub-user-') && name !== own && !name.startsWith(`${own}-oauth-state`)))));
+      const kept = stripCookies(req.headers.cookie, (name) => {
+        const canonical = canonicalCookieName(name);
+        // the operator's token goes nowhere, not even to the hub
+        if (canonical === OPERATOR_COOKIE) return true;
+        if (toHub) return false;
+        return CREDENTIAL_COOKIES.has(canonical) || isOtherServerCookie(name, own);
+      });
       if (kept === undefined) delete req.headers.cookie;
       else req.headers.cookie = kept;
     }
@@ -174,11 +181,13 @@ export function createGuard(o: GuardOptions): Guard {
     const p = (facts.req as WithPending)[PENDING];
     if (!p) return undefined;
     const route = facts.route;
-    if (route?.owner) {
-      // user code must not plant a login (the hub's, hub-guard's or an operator's) in a visitor's browser
+    if (!route || !o.isHub(route)) {
+      // nothing but the hub may plant a login (the hub's, hub-guard's or an operator's) in a browser, under any
+      // spelling; a nameless cookie is sent back as a bare `name=value`, so it could carry one too
       const set = upstream.headers['set-cookie'];
-      if (set) upstream.headers['set-cookie'] = set.filter((line) => !PROTECTED_COOKIES.includes(cookieName(line)));
-    } else {
+      if (set) upstream.headers['set-cookie'] = set.filter((line) => !plantsCredential(line));
+    }
+    if (!route?.owner) {
       const problem = badHubCookie(upstream.headers['set-cookie'], o);
       if (problem) {
         metrics.identityProblems.labels(problem).inc();
@@ -205,11 +214,22 @@ export function createGuard(o: GuardOptions): Guard {
   return { request: verdict, response };
 }
 
-const PROTECTED_COOKIES = [...HUB_COOKIES, SESSION_COOKIE, OPERATOR_COOKIE];
+/** Credentials by canonical name (canonicalCookieName): the hub's login, hub-guard's session, the operator's token. */
+const CREDENTIAL_COOKIES = new Set([...HUB_COOKIES, SESSION_COOKIE, OPERATOR_COOKIE]);
 
-function cookieName(setCookie: string): string {
-  const eq = setCookie.indexOf('=');
-  return (eq === -1 ? setCookie : setCookie.slice(0, eq)).trim();
+function plantsCredential(setCookie: string): boolean {
+  const name = setCookieName(setCookie);
+  return name === '' || CREDENTIAL_COOKIES.has(name);
+}
+
+/**
+ * A `jupyterhub-user-…` cookie (an OAuth token for one server) that is not `own`, the cookie of the server the
+ * request goes to (`jupyterhub-user-alice2` is not alice's), in any spelling. Services have no such cookie of their own.
+ */
+function isOtherServerCookie(name: string, own: string | undefined): boolean {
+  if (!canonicalCookieName(name).startsWith('jupyterhub-user-')) return false;
+  const bare = name.trim().replace(/^__(?:host|secure)-/i, '');
+  return own === undefined || (bare !== own && !bare.startsWith(`${own}-oauth-state`));
 }
 
 /** The problem with a hub login cookie the hub is about to set, if any. */
@@ -217,7 +237,7 @@ function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): string 
   if (!setCookie || !o.secret) return undefined;
   for (const line of setCookie) {
     const eq = line.indexOf('=');
-    const name = cookieName(line);
+    const name = line.slice(0, eq).trim();
     if (!HUB_COOKIES.includes(name)) continue;
     const semi = line.indexOf(';', eq);
     let raw = line.slice(eq + 1, semi === -1 ? undefined : semi).trim();

@@ -71,6 +71,8 @@ export class Forwarder {
   readonly proxy: httpProxy;
   /** Set once by the request handler; sees every upstream response's head. */
   inspect?: InspectResponse;
+  /** The same for the upstream's answer to a websocket upgrade, with the client's socket to answer on. */
+  inspectUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: UpstreamHead) => boolean;
   private readonly pools = new Map<string, Pool>();
   private readonly poolOptions: Pool.Options;
   private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
@@ -100,9 +102,24 @@ export class Forwarder {
       timeout: cfg.timeout,
       proxyTimeout: cfg.proxyTimeout,
     });
-    this.proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, req: http.IncomingMessage) => {
+    this.proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, req: http.IncomingMessage, socket: Duplex) => {
       const path = (req as WithPath)[PATH];
       if (path !== undefined) proxyReq.path = path;
+      // http-proxy copies the upstream's answer to an upgrade, 101 or not, to the client as it is: the guard sees
+      // it first (a user server must not set a login cookie through its websocket answer either)
+      const check = (res: http.IncomingMessage, upgraded?: Duplex) => {
+        const cookies = res.headers['set-cookie'];
+        const head: UpstreamHead = { statusCode: res.statusCode ?? 0, headers: cookies ? { 'set-cookie': [...cookies] } : {} };
+        if (this.inspectUpgrade?.(req, socket, head)) {
+          upgraded?.destroy();
+          res.destroy();
+          return;
+        }
+        if (head.headers['set-cookie']) res.headers['set-cookie'] = head.headers['set-cookie'];
+        else delete res.headers['set-cookie'];
+      };
+      proxyReq.prependListener('response', (res) => check(res));
+      proxyReq.prependListener('upgrade', (res, upstreamSocket: Duplex) => check(res, upstreamSocket));
     });
     this.custom = Object.entries(cfg.customHeaders ?? {}).map(([k, v]) => [k.toLowerCase(), v]);
     this.replaced = new Set([

@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.js';
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
+import { renderPage } from '../pages/index.js';
 import { ErrorPages } from './error-pages.js';
 import type { Forwarder, UpstreamHead } from './forward.js';
 import { BadPath, checkHost, resolvePath, stripPrefix, type ResolvedPath } from './path.js';
@@ -60,17 +61,25 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     noRoute: metrics.requests.labels('no_route'),
     badRequest: metrics.requests.labels('bad_request'),
     upstreamError: metrics.requests.labels('upstream_error'),
+    failed: metrics.requests.labels('internal_error'),
   };
 
   if (guard.response) {
     const check = guard.response.bind(guard);
-    forwarder.inspect = (req, res, head) => {
+    /** Runs the guard's response check; true when the client was answered here instead. */
+    const inspect = (req: http.IncomingMessage, head: UpstreamHead, client: http.ServerResponse | Duplex): boolean => {
       const facts = (req as WithFacts)[FACTS];
-      const answer = facts && check(facts, head);
-      if (!answer) return false;
-      refuse(facts!, answer, res);
+      try {
+        const answer = facts && check(facts, head);
+        if (!answer) return false;
+        refuse(facts!, answer, client);
+      } catch (e) {
+        failed(e, client, facts);
+      }
       return true;
     };
+    forwarder.inspect = (req, res, head) => inspect(req, head, res);
+    forwarder.inspectUpgrade = (req, socket, head) => inspect(req, head, socket);
   }
 
   function prepare(req: http.IncomingMessage, kind: 'web' | 'ws'): RequestFacts | BadPath {
@@ -78,7 +87,7 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
     try {
       // only routing by Host makes its form matter
       if (cfg.hostRouting) checkHost(req);
-      path = resolvePath(req.url, req.headers.host, cfg.hostRouting);
+      path = resolvePath(req.url, req.headers.host, cfg.hostRouting, { front: cfg.front !== undefined });
     } catch (e) {
       if (e instanceof BadPath) return e;
       throw e;
@@ -115,48 +124,74 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
   }
 
   function forwardUrl(facts: RequestFacts, route: Route | undefined): string {
-    // in front mode the upstream proxy does its own prefix handling
+    // in front mode the upstream proxy does its own prefix handling, on the normalised path the decision was made on
     return cfg.includePrefix || !route || cfg.front ? facts.path.forwardUrl : stripPrefix(facts.path.forwardUrl, route.prefix, cfg.hostRouting);
   }
 
   return {
     request(req, res) {
-      if (req.url === '/_chp_healthz') {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.end('{"status":"OK"}');
-        return;
+      let facts: RequestFacts | undefined;
+      try {
+        if (req.url === '/_chp_healthz') {
+          res.writeHead(200, { 'Content-Type': 'application/json' });
+          res.end('{"status":"OK"}');
+          return;
+        }
+        const prepared = prepare(req, 'web');
+        if (prepared instanceof BadPath) {
+          outcome.badRequest.inc();
+          res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
+          res.end(`Bad Request: ${prepared.message}`);
+          return;
+        }
+        const known = (facts = prepared);
+        const verdict = guard.request(known);
+        if (verdict instanceof Promise) verdict.then((a) => forwardWeb(known, a, res)).catch((e) => failed(e, res, known));
+        else forwardWeb(known, verdict, res);
+      } catch (e) {
+        failed(e, res, facts);
       }
-      const facts = prepare(req, 'web');
-      if (facts instanceof BadPath) {
-        outcome.badRequest.inc();
-        res.writeHead(400, { 'Content-Type': 'text/plain; charset=utf-8' });
-        res.end(`Bad Request: ${facts.message}`);
-        return;
-      }
-      const verdict = guard.request(facts);
-      if (verdict instanceof Promise) verdict.then((a) => forwardWeb(facts, a, res), (e) => failed(e, res));
-      else forwardWeb(facts, verdict, res);
     },
 
     upgrade(req, socket, head) {
-      socket.on('error', (e) => log.debug('client socket error', { error: e.message }));
-      const facts = prepare(req, 'ws');
-      if (facts instanceof BadPath) {
-        outcome.badRequest.inc();
-        return errors.ws(400, req, socket);
+      let facts: RequestFacts | undefined;
+      try {
+        socket.on('error', (e) => log.debug('client socket error', { error: e.message }));
+        const prepared = prepare(req, 'ws');
+        if (prepared instanceof BadPath) {
+          outcome.badRequest.inc();
+          return errors.ws(400, req, socket);
+        }
+        const known = (facts = prepared);
+        const verdict = guard.request(known);
+        if (verdict instanceof Promise) verdict.then((a) => forwardWs(known, a, socket, head)).catch((e) => failed(e, socket, known));
+        else forwardWs(known, verdict, socket, head);
+      } catch (e) {
+        failed(e, socket, facts);
       }
-      const verdict = guard.request(facts);
-      if (verdict instanceof Promise) verdict.then((a) => forwardWs(facts, a, socket, head), (e) => failed(e, socket));
-      else forwardWs(facts, verdict, socket, head);
     },
   };
 
-  function failed(e: unknown, res: http.ServerResponse | Duplex): void {
-    log.error('guard failed', { error: String(e) });
-    if (res instanceof http.ServerResponse) {
-      if (!res.headersSent) res.writeHead(500);
-      res.end();
-    } else {
+  /**
+   * A bug met by one request ends that request, never the process: users' names and the hub's data are input,
+   * and one odd value must not take everyone's proxy down.
+   */
+  function failed(e: unknown, res: http.ServerResponse | Duplex, facts: RequestFacts | undefined): void {
+    outcome.failed.inc();
+    const requestId = facts?.requestId() ?? randomUUID();
+    log.error('request failed', { request_id: requestId, path: facts?.path.routePath, error: e instanceof Error ? `${e.name}: ${e.message}` : String(e) });
+    try {
+      if (res instanceof http.ServerResponse) {
+        if (res.headersSent) return void res.destroy();
+        const page = renderPage({ kind: 'error', status: 500, reason: 'internal-error', requestId }, facts?.req.headers.accept, facts?.path.routePath ?? '/');
+        res.writeHead(page.status, page.headers);
+        res.end(page.body);
+      } else if (res.writable && ((res as { bytesWritten?: number }).bytesWritten ?? 0) === 0) {
+        res.end('HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      } else {
+        res.destroy();
+      }
+    } catch {
       res.destroy();
     }
   }
@@ -195,6 +230,7 @@ export function createHandlers(cfg: Config, routes: RouteTable, forwarder: Forwa
       return errors.ws(404, req, socket);
     }
     req.url = forwardUrl(facts, route);
+    (req as WithFacts)[FACTS] = facts;
     outcome.forwarded.inc();
     // http-proxy ends its side but leaves the client socket paused, so a client close is never read: let it go
     socket.once('finish', () => socket.destroy());

@@ -3,7 +3,7 @@
 export interface ResolvedPath {
   /** Decoded path used for route matching (prefixed with `/<host>` under host routing). */
   routePath: string;
-  /** Path and query sent upstream: the request's own, with dot segments resolved. */
+  /** Path and query sent upstream: the request's own, with dot segments resolved (WHATWG-normalised in front mode). */
   forwardUrl: string;
 }
 
@@ -49,8 +49,35 @@ export function hostOf(host: string | undefined): string {
   return (end > 0 ? host.slice(0, end) : host).toLowerCase();
 }
 
-export function resolvePath(url: string | undefined, host: string | undefined, hostRouting: boolean): ResolvedPath {
+export interface ResolveOptions {
+  /**
+   * The upstream is another proxy (front mode), which parses the forwarded target again with its own parser: refuse
+   * what parsers read differently and forward only the WHATWG-normalised form the route was chosen by.
+   */
+  front?: boolean;
+}
+
+// The upstream proxy parses the target again: CHP 5 reads a leading `//` as a host, CHP 4 trims every leading slash,
+// both drop `#…`, and only some parsers take `\` for a slash. JupyterHub makes no such paths, so they are refused
+// rather than guessed at.
+function checkFrontTarget(url: string): void {
+  if (url.includes('#')) throw new BadPath('fragment in the request target');
+  const q = url.indexOf('?');
+  let path = q === -1 ? url : url.slice(0, q);
+  if (path.includes('\\')) throw new BadPath('backslash in the path');
+  if (path.charCodeAt(0) !== 47) {
+    // absolute-form: the path begins after the authority
+    const authority = path.indexOf('//');
+    const start = authority === -1 ? -1 : path.indexOf('/', authority + 2);
+    path = start === -1 ? '' : path.slice(start);
+  }
+  if (path.includes('//')) throw new BadPath('empty segment in the path');
+}
+
+export function resolvePath(url: string | undefined, host: string | undefined, hostRouting: boolean, opts: ResolveOptions = {}): ResolvedPath {
   if (!url) throw new BadPath('empty request target');
+  const front = opts.front === true;
+  if (front) checkFrontTarget(url);
   let forwardUrl = url;
   let pathname: string;
   if (url.charCodeAt(0) !== 47) {
@@ -67,9 +94,9 @@ export function resolvePath(url: string | undefined, host: string | undefined, h
   } else {
     const q = url.indexOf('?');
     const end = q === -1 ? url.length : q;
-    if (needsSlowPath(url, end)) {
+    if (front || needsSlowPath(url, end)) {
       // WHATWG parsing resolves `.`/`..` (also as %2e) and `\`, as browsers and CHP 5 do; the prefix
-      // keeps `//x` from being read as a host.
+      // keeps `//x` from being read as a host. Front mode always takes it, so a proxy behind gets one canonical form.
       const parsed = new URL(`http://h${url}`);
       pathname = parsed.pathname;
       forwardUrl = pathname + parsed.search;
@@ -84,6 +111,8 @@ export function resolvePath(url: string | undefined, host: string | undefined, h
     throw new BadPath('malformed percent-encoding in the path');
   }
   if (decoded.indexOf('\0') !== -1) throw new BadPath('NUL byte in the path');
+  // an encoded slash can make one too (`/%2Fuser/bob/`), and the upstream routes on the decoded path
+  if (front && decoded.indexOf('//') !== -1) throw new BadPath('empty segment in the path');
   // literal dot segments are resolved above; any left came through encoded slashes (`a%2F..%2Fb`), and would
   // name one route while the request is matched to another
   if (decoded !== pathname && hasDotSegment(decoded)) throw new BadPath('dot segment hidden behind an encoded slash');

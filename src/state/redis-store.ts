@@ -632,14 +632,15 @@ export class RedisStore implements StateStore {
       const floor = Number(gen) || 0;
       this.seen(floor);
       this.floors.set(map, floor);
-      const fields = remote as Record<string, string>;
-      for (const [f, text] of Object.entries(fields)) {
+      // a Map: `in` on the reply object would find Object.prototype's names too
+      const fields = new Map(Object.entries(remote as Record<string, string>));
+      for (const [f, text] of fields) {
         if (local.values.get(f) === text) continue;
         this.local.mapPut(map, f, text);
         this.notifyMap(map, f, text);
       }
       for (const f of [...local.values.keys()]) {
-        if (f in fields) continue;
+        if (fields.has(f)) continue;
         this.local.mapPut(map, f, undefined);
         this.notifyMap(map, f, undefined);
       }

@@ -20,8 +20,8 @@ function snapshot(users: UserSpec[], extra: Partial<HubSnapshot> = {}): HubSnaps
     alembicVersion: '651f5419b74d',
     users: users.map((u) => ({ admin: false, cookieId: randomBytes(16).toString('hex'), created: null, ...u })),
     cookieIdConstraint: { notNull: true, unique: true },
-    access: {},
-    groups: {},
+    access: new Map(),
+    groups: new Map(),
     apiTokens: 0,
     ...extra,
   };
@@ -53,7 +53,7 @@ describe('repair plan', () => {
       { id: 3, name: 'cy-d' }, { id: 7, name: 'cy.d', admin: true }, // the newer one has a life of its own
       { id: 4, name: 'di-e' }, { id: 5, name: 'di.e' }, { id: 6, name: 'di_e' }, // three of a kind
       { id: 10, name: 'ed-f' }, { id: 11, name: 'ed.f' }, // both known while healthy
-    ], { groups: {} });
+    ], { groups: new Map() });
     const p = plan(s, { baseline: baseline({ 'ed-f': 10, 'ed.f': 11 }) });
     const decisions = Object.fromEntries(p.lookalikes.map((l) => [l.names.join(' '), l.action]));
     assert.deepEqual(decisions, {

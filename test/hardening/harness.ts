@@ -1,6 +1,7 @@
 // Shared pieces of the hardening suites: a hub DB made by JupyterHub's own ORM, a cookie secret, hub-guard as a real
 // process (pid, stdout and stderr kept apart), upstreams that can misbehave on purpose, and raw-socket clients.
 import { eventually } from '../helpers/eventually.js';
+import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -14,6 +15,7 @@ import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { createSignedValue } from '../../src/identity/tornado.js';
+import { ownerOf, WS_HEADERS, type Case } from '../helpers/path-cases.js';
 import { freePort } from '../helpers/ports.js';
 
 // dist/test/hardening/harness.js → repository root
@@ -355,12 +357,70 @@ export function statusesOf(text: string): number[] {
   return out;
 }
 
+// ---------------------------------------------------------------- path cases (test/helpers/path-cases.ts)
+
+/** A proxy under test and the servers behind it, as checkPathCase sees them. */
+export interface PathSetup {
+  /** The proxy's public port. */
+  port: number;
+  servers: Array<{ name: string; seen: Array<{ url: string; headers: IncomingHttpHeaders }> }>;
+  /** route prefix → server name, for ownerOf */
+  table: Map<string, string>;
+  /** Servers that are hubs: the only ones that may receive a path whose owner is ambiguous. */
+  hubs: Set<string>;
+  hostRouting: boolean;
+  /**
+   * The server the proxy decided for, read independently from the request as sent; when set, the server that
+   * answered must be this one (a proxy behind the one under test could read the target differently).
+   */
+  decided?: (c: Case) => string;
+}
+
+/**
+ * Sends one case with `credential` (a header line) and checks the invariant: at most one server saw it; a 4xx means
+ * none did; otherwise the one that did is the one its received path belongs to, and it is never in `forbidden`.
+ */
+export async function checkPathCase(s: PathSetup, c: Case, credential: string | undefined, forbidden: string[]): Promise<void> {
+  const lines = [`GET ${c.target} HTTP/${c.version ?? '1.1'}`];
+  if (c.host !== undefined) lines.push(`Host: ${c.host}`);
+  if (credential) lines.push(credential);
+  lines.push(...(c.extra ?? []));
+  lines.push(...(c.upgrade ? WS_HEADERS : ['Connection: close']));
+  const before = new Map(s.servers.map((u) => [u.name, u.seen.length]));
+  const r = await raw(s.port, `${lines.join('\r\n')}\r\n\r\n`, 10_000, c.upgrade);
+  const label = `${c.target.slice(0, 120)}${c.upgrade ? ' (websocket)' : ''}${c.host !== undefined ? ` (Host: ${c.host})` : ''}${credential ? ' as alice' : ' anonymous'}`;
+  const status = r.statuses[0];
+  assert.ok(status !== undefined, `${label}: no HTTP answer: ${JSON.stringify(r.text.slice(0, 200))}`);
+  const reached = s.servers.flatMap((u) => u.seen.slice(before.get(u.name)!).map((seen) => ({ up: u.name, seen })));
+  assert.ok(reached.length <= 1, `${label}: ${reached.length} upstream requests: ${reached.map((x) => `${x.up} ${x.seen.url}`).join(', ')}`);
+  for (const x of reached) assert.ok(!forbidden.includes(x.up), `${label}: reached ${x.up} (${x.seen.url})`);
+  if (status >= 400 && status < 500) {
+    assert.equal(reached.length, 0, `${label}: refused with ${status} but ${reached[0]?.up} saw it`);
+  } else {
+    assert.equal(reached.length, 1, `${label}: answered ${status} without any upstream: ${r.text.slice(0, 300)}`);
+    const { up, seen } = reached[0]!;
+    assert.equal(status, c.upgrade ? 101 : 200, `${label}: ${up} saw it but the client got ${status}`);
+    const owner = ownerOf(s.table, seen.url, seen.headers.host, s.hostRouting);
+    if (!(owner === 'ambiguous' && s.hubs.has(up))) assert.equal(owner, up, `${label}: ${up} received ${JSON.stringify(seen.url.slice(0, 120))} (Host ${seen.headers.host}), which belongs to ${owner}`);
+    if (s.decided) {
+      const decided = s.decided(c);
+      assert.equal(up, decided, `${label}: the request was decided for ${decided} but ${up} answered (it received ${JSON.stringify(seen.url.slice(0, 120))})`);
+    }
+  }
+  if (c.expect !== undefined) {
+    if (c.expect === 'refused') assert.ok(status >= 400 && status < 500, `${label}: expected a refusal, got ${status}`);
+    else assert.equal(reached[0]?.up, c.expect, `${label}: expected ${c.expect} to answer, got ${status} from ${reached[0]?.up ?? 'hub-guard'}`);
+  }
+}
+
 // ---------------------------------------------------------------- upstreams
 
 export interface Seen {
   method: string;
   url: string;
   headers: IncomingHttpHeaders;
+  /** The header lines as received, names in their case: `headers` is an object and cannot hold a `__proto__` header. */
+  rawHeaders: string[];
   /** Body bytes that arrived. */
   bodyBytes: number;
   /** The request ended before its body was complete (the client, or the proxy for it, went away). */
@@ -395,7 +455,7 @@ export async function startUpstream(name: string, port = 0): Promise<Upstream> {
   let server: Server | undefined;
 
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-    const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes: 0, aborted: false };
+    const entry: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: 0, aborted: false };
     seen.push(entry);
     req.on('data', (c: Buffer) => { entry.bodyBytes += c.length; });
     req.on('aborted', () => { entry.aborted = true; });
@@ -425,7 +485,7 @@ export async function startUpstream(name: string, port = 0): Promise<Upstream> {
       c.on('close', () => conns.delete(c));
     });
     s.on('upgrade', (req, socket, head) => {
-      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, bodyBytes: 0, aborted: false, upgrade: true });
+      seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, bodyBytes: 0, aborted: false, upgrade: true });
       socket.on('error', () => undefined);
       wss.handleUpgrade(req, socket, head, (ws) => {
         sockets.add(ws);

@@ -104,7 +104,7 @@ async function makeWorld(dir: string): Promise<World> {
   const secret = randomBytes(32);
   const users: HubUser[] = NAMES.map((name, i) => ({ id: i + 1, name, admin: false, cookieId: randomBytes(16).toString('hex'), created: null }));
   const index = new UsersIndex();
-  const snapshot: HubSnapshot = { takenAt: Date.now(), tables: ['users'], alembicVersion: '651f5419b74d', users, cookieIdConstraint: { notNull: true, unique: true }, access: {}, groups: {}, apiTokens: 0 };
+  const snapshot: HubSnapshot = { takenAt: Date.now(), tables: ['users'], alembicVersion: '651f5419b74d', users, cookieIdConstraint: { notNull: true, unique: true }, access: new Map(), groups: new Map(), apiTokens: 0 };
   index.update(snapshot);
   const sessions = new Sessions(randomBytes(32), 3600);
 

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { start, waitForPort } from './proc.js';
 
-export type Impl = 'chp' | 'hub-guard';
+/** `chp4` is Debian's configurable-http-proxy 4.5.3 (package node-configurable-http-proxy); no parity suite runs it. */
+export type Impl = 'chp' | 'chp4' | 'hub-guard';
 
 const ALL_IMPLS: readonly Impl[] = ['chp', 'hub-guard'];
 
@@ -24,11 +25,18 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 const ENTRY: Record<Impl, string> = {
   chp: `${ROOT}node_modules/configurable-http-proxy/bin/configurable-http-proxy`,
+  chp4: '/usr/bin/configurable-http-proxy',
   'hub-guard': `${ROOT}dist/src/cli.js`,
+};
+
+const ENV: Partial<Record<Impl, NodeJS.ProcessEnv>> = {
+  // Debian installs the modules CHP 4.5.3 requires outside any node_modules
+  chp4: { NODE_PATH: '/usr/share/nodejs' },
 };
 
 export interface RunningProxy {
   impl: Impl;
+  pid: number;
   port: number;
   apiPort: number;
   /** `http://127.0.0.1:<port>` */
@@ -42,7 +50,7 @@ export interface RunningProxy {
 }
 
 /**
- * Starts CHP or hub-guard with `flags` plus free --port/--api-port on 127.0.0.1 and a random
+ * Starts CHP (5.3 from npm, or Debian's 4.5.3) or hub-guard with `flags` plus free --port/--api-port on 127.0.0.1 and a random
  * CONFIGPROXY_AUTH_TOKEN (override it through `env`), and resolves once both ports accept connections.
  */
 export async function startProxy(impl: Impl, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProxy> {
@@ -55,7 +63,7 @@ export async function startProxy(impl: Impl, flags: string[] = [], env: NodeJS.P
     '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     ...flags,
   ];
-  const proc = start(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env, CONFIGPROXY_AUTH_TOKEN: token } });
+  const proc = start(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...ENV[impl], ...env, CONFIGPROXY_AUTH_TOKEN: token } });
   // A test process that ends without its after() hooks must not leave the proxy running.
   const killOnExit = () => { proc.child.kill('SIGKILL'); };
   process.once('exit', killOnExit);
@@ -69,6 +77,7 @@ export async function startProxy(impl: Impl, flags: string[] = [], env: NodeJS.P
   }
   return {
     impl,
+    pid: proc.child.pid!,
     port,
     apiPort,
     url: `http://127.0.0.1:${port}`,

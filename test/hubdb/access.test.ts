@@ -24,7 +24,7 @@ describe('parseScopes', () => {
 
 describe('resolveAccess', () => {
   test('users.admin alone means access to every server', () => {
-    assert.deepEqual(resolveAccess([u(1, 'ann', true), u(2, 'bob')], tables({})).access, {
+    assert.deepEqual(Object.fromEntries(resolveAccess([u(1, 'ann', true), u(2, 'bob')], tables({})).access), {
       ann: { all: true, users: [], groups: [], servers: [] },
     });
   });
@@ -41,8 +41,8 @@ describe('resolveAccess', () => {
       groupRoles: [[11, 2]],
       userGroups: [[1, 11], [2, 10], [1, 10]],
     }));
-    assert.deepEqual(r.access, { ann: { all: false, users: ['amy', 'zed'], groups: ['lab'], servers: ['bob/gpu'] } });
-    assert.deepEqual(r.groups, { ann: ['lab', 'staff'], bob: ['lab'] });
+    assert.deepEqual(Object.fromEntries(r.access), { ann: { all: false, users: ['amy', 'zed'], groups: ['lab'], servers: ['bob/gpu'] } });
+    assert.deepEqual(Object.fromEntries(r.groups), { ann: ['lab', 'staff'], bob: ['lab'] });
   });
 
   test('an unfiltered access:servers (the admin role) wins over filters', () => {
@@ -50,18 +50,23 @@ describe('resolveAccess', () => {
       roles: new Map([[1, ['access:servers!user=bob']], [2, ['admin-ui', 'access:servers']]]),
       userRoles: [[1, 1], [1, 2]],
     }));
-    assert.deepEqual(r.access, { ann: { all: true, users: [], groups: [], servers: [] } });
+    assert.deepEqual(Object.fromEntries(r.access), { ann: { all: true, users: [], groups: [], servers: [] } });
   });
 
   test('map rows that point at missing roles or groups grant nothing', () => {
     const r = resolveAccess([u(1, 'ann')], tables({ userRoles: [[1, 99]], userGroups: [[1, 98]], groupRoles: [[98, 97]] }));
-    assert.deepEqual(r, { access: {}, groups: {} });
+    assert.deepEqual(r, { access: new Map(), groups: new Map() });
   });
 
   test('a user called __proto__ becomes a key, not a prototype', () => {
     const r = resolveAccess([u(1, '__proto__', true)], tables({ groupNames: new Map([[1, 'g']]), userGroups: [[1, 1]] }));
-    assert.deepEqual(Object.keys(r.access), ['__proto__']);
-    assert.deepEqual(Object.keys(r.groups), ['__proto__']);
-    assert.equal(Object.getPrototypeOf(r.access), Object.prototype);
+    assert.deepEqual([...r.access.keys()], ['__proto__']);
+    assert.deepEqual([...r.groups.keys()], ['__proto__']);
+  });
+
+  test('a user called constructor who holds nothing has no grant and no groups', () => {
+    const r = resolveAccess([u(1, 'constructor'), u(2, 'valueOf')], tables({}));
+    assert.equal(r.access.get('constructor'), undefined);
+    assert.equal(r.groups.get('valueOf'), undefined);
   });
 });

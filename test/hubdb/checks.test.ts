@@ -21,8 +21,8 @@ function healthy(n = 10, changes: Partial<HubSnapshot> = {}): HubSnapshot {
     alembicVersion: '651f5419b74d',
     users: Array.from({ length: n }, (_, i) => user(i + 1, `user${i + 1}`)),
     cookieIdConstraint: { notNull: true, unique: true },
-    access: {},
-    groups: {},
+    access: new Map(),
+    groups: new Map(),
     apiTokens: 3,
     ...changes,
   };
@@ -30,6 +30,8 @@ function healthy(n = 10, changes: Partial<HubSnapshot> = {}): HubSnapshot {
 
 const baseline10: Baseline = nextBaseline(healthy(10), null);
 const withUsers = (users: HubUser[]) => healthy(0, { users });
+/** A baseline with its null-prototype users record copied into a plain one, for deepEqual. */
+const plain = (b: Baseline): Baseline => ({ ...b, users: { ...b.users } });
 
 interface Case {
   name: string;
@@ -198,19 +200,19 @@ describe('lossySlug', () => {
 describe('nextBaseline', () => {
   test('starts from a snapshot', () => {
     const s = withUsers([user(1, 'alice'), user(2, 'bob')]);
-    assert.deepEqual(nextBaseline(s, null), { highWater: 2, users: { alice: 1, bob: 2 }, updatedAt: s.takenAt });
+    assert.deepEqual(plain(nextBaseline(s, null)), { highWater: 2, users: { alice: 1, bob: 2 }, updatedAt: s.takenAt });
   });
 
   test('the high-water mark only rises; ids follow; vanished names keep their last id', () => {
     const before: Baseline = { highWater: 5, users: { alice: 1, bob: 2, carol: 3 }, updatedAt: 1 };
     const s = withUsers([user(1, 'alice'), user(7, 'bob'), user(8, 'dave')]);
-    assert.deepEqual(nextBaseline(s, before), { highWater: 5, users: { alice: 1, bob: 7, carol: 3, dave: 8 }, updatedAt: s.takenAt });
+    assert.deepEqual(plain(nextBaseline(s, before)), { highWater: 5, users: { alice: 1, bob: 7, carol: 3, dave: 8 }, updatedAt: s.takenAt });
   });
 
   test('a user called __proto__ is remembered like any other', () => {
     const b = nextBaseline(withUsers([user(1, '__proto__'), user(2, 'constructor')]), null);
     assert.deepEqual(Object.keys(b.users).sort(), ['__proto__', 'constructor']);
-    assert.deepEqual(JSON.parse(JSON.stringify(b)).users, b.users);
+    assert.deepEqual(JSON.parse(JSON.stringify(b)).users, { ...b.users });
     const moved = withUsers([user(9, '__proto__'), user(2, 'constructor')]);
     assert.deepEqual(checkSnapshot(moved, b, DEFAULT_CHECK_OPTIONS).map((f) => f.check), ['id-changed']);
   });

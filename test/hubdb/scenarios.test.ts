@@ -73,14 +73,14 @@ for (const engine of ENGINES) {
         assert.equal(u.admin, u.name === 'ann' || u.name === 'fay');
       }
       assert.equal(s.users.find((u) => u.name === 'fay')?.created, '2024-05-06T07:08:09Z');
-      assert.deepEqual(s.access, {
+      assert.deepEqual(Object.fromEntries(s.access), {
         ann: { all: true, users: [], groups: [], servers: [] },
         fay: { all: true, users: [], groups: [], servers: [] },
         dora: { all: false, users: ['bob', 'eve'], groups: [], servers: ['carl/gpu'] },
         eve: { all: false, users: [], groups: ['team'], servers: [] },
         carl: { all: false, users: ['eve'], groups: [], servers: [] },
       });
-      assert.deepEqual(s.groups, { carl: ['team'], dora: ['team'] });
+      assert.deepEqual(Object.fromEntries(s.groups), { carl: ['team'], dora: ['team'] });
       assert.equal(s.apiTokens, 0);
       assert.equal(s.integrity, engine === 'sqlite' ? 'ok' : undefined);
       assert.ok(s.takenAt > 0);
@@ -90,7 +90,7 @@ for (const engine of ENGINES) {
       // Without the flag, ann is still an admin through the admin role the hub stored: unfiltered access:servers.
       await db.healthy.exec(`UPDATE users SET admin = FALSE WHERE name = 'ann'`);
       const again = await read(db.healthy);
-      assert.deepEqual(again.access.ann, { all: true, users: [], groups: [], servers: [] });
+      assert.deepEqual(again.access.get('ann'), { all: true, users: [], groups: [], servers: [] });
     });
 
     test('empty, NULL, malformed and shared cookie_ids in a users table rebuilt without constraints', async () => {
@@ -201,7 +201,7 @@ for (const engine of ENGINES) {
       assert.equal(s.alembicVersion, null);
       assert.deepEqual(s.users, []);
       assert.equal(s.cookieIdConstraint, null);
-      assert.deepEqual(s.access, {});
+      assert.deepEqual(Object.fromEntries(s.access), {});
       assert.deepEqual(checksOf(s, baseline), ['alembic-missing', 'tables-missing', 'user-drop']);
     });
 
@@ -236,8 +236,8 @@ for (const engine of ENGINES) {
       await fx.exec('INSERT INTO user_group_map (user_id, group_id) VALUES (3, 1)');
       await fx.exec(`INSERT INTO api_tokens (id, user_id, hashed, prefix) VALUES (1, 1, 'sha512:1:aa:bb', 'abcd'), (2, 2, 'sha512:1:cc:dd', 'efgh')`);
       const s = await read(fx);
-      assert.deepEqual(s.access, { uma: { all: false, users: [], groups: ['lab'], servers: ['wes/'] } });
-      assert.deepEqual(s.groups, { wes: ['lab'] });
+      assert.deepEqual(Object.fromEntries(s.access), { uma: { all: false, users: [], groups: ['lab'], servers: ['wes/'] } });
+      assert.deepEqual(Object.fromEntries(s.groups), { wes: ['lab'] });
       assert.equal(s.apiTokens, 2);
       assert.deepEqual(checksOf(s), []);
     });

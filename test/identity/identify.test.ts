@@ -13,7 +13,7 @@ const CID_B = 'b'.repeat(32);
 const CID_SHARED = 'c'.repeat(32);
 
 function snapshot(users: HubUser[]): HubSnapshot {
-  return { takenAt: Date.now(), tables: ['users'], alembicVersion: '651f5419b74d', users, cookieIdConstraint: null, access: {}, groups: {}, apiTokens: 0 };
+  return { takenAt: Date.now(), tables: ['users'], alembicVersion: '651f5419b74d', users, cookieIdConstraint: null, access: new Map(), groups: new Map(), apiTokens: 0 };
 }
 const user = (id: number, name: string, cookieId: string | null): HubUser => ({ id, name, admin: false, cookieId, created: null });
 

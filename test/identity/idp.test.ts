@@ -64,7 +64,7 @@ test('the IdP is the authority: a hub cookie naming someone else is a conflict, 
   users.update({ takenAt: Date.now(), tables: [], alembicVersion: null, users: [
     { id: 1, name: 'alice', admin: false, cookieId: cidA, created: null },
     { id: 2, name: 'bob', admin: false, cookieId: cidB, created: null },
-  ], cookieIdConstraint: null, access: {}, groups: {}, apiTokens: 0 });
+  ], cookieIdConstraint: null, access: new Map(), groups: new Map(), apiTokens: 0 });
   const deps = { secret, maxAgeDays: 14, users, idp: verifier() };
   const hub = (cid: string) => `jupyterhub-hub-login="${createSignedValue(secret, 'jupyterhub-hub-login', cid, Math.floor(Date.now() / 1000))}"`;
   const asAlice = await jwt({ email: 'alice@example.org' });

@@ -57,3 +57,35 @@ test('dot segments hidden behind encoded slashes are refused', () => {
   }
   assert.equal(r('/user/alice/dir%2Ffile').routePath, '/user/alice/dir/file', 'an encoded slash alone is fine');
 });
+
+const front = (url: string) => resolvePath(url, undefined, false, { front: true });
+
+test('front mode refuses what a proxy behind could read differently: #, \\ and empty segments in the path', () => {
+  for (const p of [
+    '//user/user/bob/x', '//user/bob/', '///user/bob/', '/.//user/bob/', '/x/..//user/user/bob/', '/user//bob/', '/user/alice//',
+    '/user/bob#x', '/user/alice/?x#y', '/\\x/user/bob/', '/\\user/bob/', '/user/alice\\..\\bob/',
+    'http://h//user/user/bob/', 'http://h/user/bob#x', 'http://h\\user\\bob/',
+    '/%2Fuser/bob/', '/user/%2F/bob/', '/user/alice%2F%2Fx',
+  ]) {
+    assert.throws(() => front(p), BadPath, p);
+  }
+});
+
+test('front mode forwards the normalised path it routed on', () => {
+  assert.deepEqual(front('/user/alice/tree?x=1'), { routePath: '/user/alice/tree', forwardUrl: '/user/alice/tree?x=1' });
+  assert.deepEqual(front('/user/bob/../alice/x?next=/user/bob/'), { routePath: '/user/alice/x', forwardUrl: '/user/alice/x?next=/user/bob/' });
+  assert.deepEqual(front('/user/alice/%2e%2E/alice/gpu/'), { routePath: '/user/alice/gpu/', forwardUrl: '/user/alice/gpu/' });
+  assert.deepEqual(front('/user/ali%63e/"x"'), { routePath: '/user/alice/"x"', forwardUrl: '/user/ali%63e/%22x%22' });
+  assert.deepEqual(front('http://h/user/alice/./x?q'), { routePath: '/user/alice/x', forwardUrl: '/user/alice/x?q' });
+  assert.deepEqual(front('/user/alice/?x=a\\b//c'), { routePath: '/user/alice/', forwardUrl: '/user/alice/?x=a\\b//c' }, 'the query does not route');
+  assert.equal(front('/user/alice/dir%2Ffile').routePath, '/user/alice/dir/file');
+});
+
+test('front mode keeps every refusal of the default mode', () => {
+  for (const p of ['/user/%E0%A4%A', '/user/a%00b', '*', '', 'ftp://x/y', '/user/alice%2F..%2Fbob/tree']) assert.throws(() => front(p), BadPath, p);
+});
+
+test('the default mode is unchanged: the route target behind it does no routing of its own', () => {
+  assert.equal(r('/user//bob/').routePath, '/user//bob/');
+  assert.equal(r('/user/bob#x').forwardUrl, '/user/bob#x');
+});
