@@ -4,6 +4,7 @@
 import { checkSnapshot, KNOWN_ALEMBIC_HEADS, lossySlug, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
 import type { HubSnapshot, HubUser } from '../hubdb/snapshot.js';
 import type { HubDbEngine } from '../hubdb/url.js';
+import { isCookieId } from '../jupyterhub/conventions.js';
 import { beginStatement, createTempTable, dropTempTable, freshCookieId, literal, PG_SEQUENCE_FORWARD, sqlTimestamp } from './sql.js';
 import { withNotNull } from './sqlite-ddl.js';
 import { readVolumes, type KnownUser, type PvcItem, type Unmapped, type VolumeReading } from './volumes.js';
@@ -79,7 +80,6 @@ export const USER_REFERENCES: ReadonlyArray<readonly [table: string, column: str
   ['spawners', 'user_id'], ['api_tokens', 'user_id'], ['oauth_codes', 'user_id'], ['user_role_map', 'user_id'], ['user_group_map', 'user_id'],
 ];
 
-const COOKIE_ID = /^[0-9a-f]{32}$/;
 
 interface Row {
   id: number;
@@ -399,7 +399,7 @@ class Builder {
     for (const r of rows) {
       if (r.cookieId === null) bad.set(r.id, 'NULL');
       else if (r.cookieId === '') bad.set(r.id, 'empty');
-      else if (!COOKIE_ID.test(r.cookieId)) bad.set(r.id, 'not of the hub\'s form');
+      else if (!isCookieId(r.cookieId)) bad.set(r.id, 'not of the hub\'s form');
     }
     // As in the checks: MySQL's default collation compares case- and trailing-space-blind, and so does the hub's lookup there.
     const shared = new Map<string, Row[]>();

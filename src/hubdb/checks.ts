@@ -1,3 +1,4 @@
+import { isCookieId } from '../jupyterhub/conventions.js';
 import { recordOf } from '../records.js';
 import type { HubSnapshot, HubUser } from './snapshot.js';
 
@@ -53,8 +54,6 @@ export const CHECK_NAMES = [
 ] as const;
 export type CheckName = (typeof CHECK_NAMES)[number];
 
-/** What the hub generates: uuid4().hex. */
-const COOKIE_ID = /^[0-9a-f]{32}$/;
 
 /**
  * kubespawner's 2017 name escaping: lowercase, then every char outside [a-z0-9] becomes '-'. Names equal under it
@@ -96,7 +95,7 @@ function cookieIdFindings(users: HubUser[]): Finding[] {
       detail: { users: empties },
     });
   }
-  const malformed = users.filter((u) => u.cookieId !== null && u.cookieId !== '' && !COOKIE_ID.test(u.cookieId)).map((u) => u.name);
+  const malformed = users.filter((u) => u.cookieId !== null && u.cookieId !== '' && !isCookieId(u.cookieId)).map((u) => u.name);
   if (malformed.length > 0) {
     out.push({
       check: 'cookie-id-malformed',

@@ -3,15 +3,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HubUser } from '../hubdb/snapshot.js';
 import type { Identity } from '../policy/decide.js';
+import { HUB_COOKIES, cookieIdProblem } from '../jupyterhub/conventions.js';
 import { parseCookies } from './cookies.js';
 import type { IdpVerifier } from './idp.js';
-import { isHubCookieId } from './secret.js';
 import { SESSION_COOKIE, type SessionClaims, type Sessions } from './sessions.js';
 import { decodeSignedValue } from './tornado.js';
 import { cookieIdHash, type UsersIndex } from './users-index.js';
-
-/** The hub cookies that carry a cookie_id (`jupyterhub-services` only up to 3.x, same value). */
-export const HUB_COOKIES = ['jupyterhub-hub-login', 'jupyterhub-services'];
 
 export interface Resolved {
   identity: Identity;
@@ -32,7 +29,22 @@ export interface IdentifyDeps {
   idp?: IdpVerifier;
 }
 
-type HubCookie = { kind: 'none' } | { kind: 'problem'; reason: 'cookie-id-empty' | 'cookie-id-malformed' | 'cookie-id-shared' } | { kind: 'unknown' } | { kind: 'user'; user: HubUser };
+export type HubCookie = { kind: 'none' } | { kind: 'problem'; reason: 'cookie-id-empty' | 'cookie-id-malformed' | 'cookie-id-shared' } | { kind: 'unknown' } | { kind: 'user'; user: HubUser };
+
+/**
+ * What one hub cookie value says, read as the hub reads it: nobody (a bad signature or an expired cookie is the
+ * hub's to clear), a cookie_id the hub would map to the wrong user, one no user has, or exactly one user.
+ */
+export function readHubCookie(secret: Buffer, name: string, raw: string, d: Pick<IdentifyDeps, 'maxAgeDays' | 'users'>): HubCookie {
+  const value = decodeSignedValue(secret, name, raw, d.maxAgeDays);
+  if (value === null) return { kind: 'none' };
+  const cid = value.toString('utf8');
+  const problem = cookieIdProblem(cid);
+  if (problem) return { kind: 'problem', reason: problem };
+  const found = d.users.byCookieId(cid);
+  if (found.kind === 'many') return { kind: 'problem', reason: 'cookie-id-shared' };
+  return found.kind === 'one' ? { kind: 'user', user: found.user } : { kind: 'unknown' };
+}
 
 function hubCookie(cookies: Map<string, string>, d: IdentifyDeps): HubCookie {
   if (!d.secret) return { kind: 'none' };
@@ -40,19 +52,13 @@ function hubCookie(cookies: Map<string, string>, d: IdentifyDeps): HubCookie {
   for (const name of HUB_COOKIES) {
     const raw = cookies.get(name);
     if (raw === undefined) continue;
-    const value = decodeSignedValue(d.secret, name, raw, d.maxAgeDays);
-    // a bad signature or an expired cookie is the hub's to clear; it identifies nobody
-    if (value === null) continue;
-    const cid = value.toString('utf8');
-    if (cid === '') return { kind: 'problem', reason: 'cookie-id-empty' };
-    if (!isHubCookieId(cid)) return { kind: 'problem', reason: 'cookie-id-malformed' };
-    const found = d.users.byCookieId(cid);
-    if (found.kind === 'many') return { kind: 'problem', reason: 'cookie-id-shared' };
-    if (found.kind === 'one') {
-      if (result.kind === 'user' && result.user.id !== found.user.id) return { kind: 'problem', reason: 'cookie-id-shared' };
-      result = { kind: 'user', user: found.user };
-    } else if (result.kind === 'none') {
-      result = { kind: 'unknown' };
+    const one = readHubCookie(d.secret, name, raw, d);
+    if (one.kind === 'problem') return one;
+    if (one.kind === 'user') {
+      if (result.kind === 'user' && result.user.id !== one.user.id) return { kind: 'problem', reason: 'cookie-id-shared' };
+      result = one;
+    } else if (one.kind === 'unknown' && result.kind === 'none') {
+      result = one;
     }
   }
   return result;

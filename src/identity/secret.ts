@@ -35,15 +35,7 @@ export function loadCookieSecret(opts: CookieSecretSource): Buffer {
   return readSecretFile(resolve(expandHome(opts.file)), flag);
 }
 
-/** True for a cookie_id as the hub makes them: uuid4().hex, exactly 32 lowercase hex characters. */
-export function isHubCookieId(v: string): boolean {
-  if (typeof v !== 'string' || v.length !== 32) return false;
-  for (let i = 0; i < 32; i++) {
-    const c = v.charCodeAt(i);
-    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
-  }
-  return true;
-}
+
 
 function readSecretFile(path: string, flag: string): Buffer {
   const where = `${flag} ${path}`;

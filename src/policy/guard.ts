@@ -11,10 +11,9 @@ import { renderPage, type MaintenanceTemplate, type PageKind } from '../pages/in
 import type { Maintenance } from '../state/maintenance.js';
 import { ASSERTION_HEADER, type Assertions } from '../identity/assertions.js';
 import { canonicalCookieName, parseCookies, setCookieName, stripCookies } from '../identity/cookies.js';
-import { HUB_COOKIES, identify, type IdentifyDeps, type Resolved } from '../identity/identify.js';
-import { isHubCookieId } from '../identity/secret.js';
+import { identify, readHubCookie, type IdentifyDeps, type Resolved } from '../identity/identify.js';
+import { HUB_COOKIES, baseUrlOf, hubCookiesToClear, serverCookieName, userServerOf } from '../jupyterhub/conventions.js';
 import { SESSION_COOKIE } from '../identity/sessions.js';
-import { decodeSignedValue } from '../identity/tornado.js';
 import { cookieIdHash as cookieIdHashOf } from '../identity/users-index.js';
 import { decide, mayAccess, type Decision, type Identity } from './decide.js';
 import { OPERATOR_COOKIE, isOperator } from './operator.js';
@@ -41,19 +40,13 @@ export interface GuardOptions extends IdentifyDeps {
 
 interface Pending { identity: Identity; setCookies: string[]; hubBase: string; secure: boolean }
 
-/** Python's quote(name) (safe='/'), which the hub uses for cookie and OAuth client names. */
-function pyQuote(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%2F/g, '/');
-}
-
 const OWN_COOKIE = Symbol('hub-guard.own-cookie');
 
 /** The `jupyterhub-user-…` cookie the route's own server set; every other user's such cookie is stripped. */
 function ownCookie(route: Route & { [OWN_COOKIE]?: string }): string {
   // a route's data never changes (a new POST makes a new Route), so the name is worked out once
   if (route[OWN_COOKIE] === undefined) {
-    const server = typeof route.data.server_name === 'string' && route.data.server_name ? `-${pyQuote(route.data.server_name)}` : '';
-    route[OWN_COOKIE] = `jupyterhub-user-${pyQuote(route.owner!)}${server}`;
+    route[OWN_COOKIE] = serverCookieName(route.owner!, typeof route.data.server_name === 'string' ? route.data.server_name : '');
   }
   return route[OWN_COOKIE];
 }
@@ -64,9 +57,8 @@ function isSecure(req: IncomingMessage): boolean {
   return last === 'https' || (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
-/** base_url, from the hub's route (`{base_url}` is its prefix; `/` under subdomains). */
 function hubBaseOf(route: Route | undefined): string {
-  return route?.data.hub === true && route.prefix !== '/' ? `${route.prefix}/` : '/';
+  return route?.data.hub === true ? baseUrlOf(route.prefix) : '/';
 }
 
 const pageKind = (d: Exclude<Decision, { action: 'allow' }>): PageKind => (d.action === 'maintenance' ? 'maintenance' : d.status === 409 ? 'conflict' : 'blocked');
@@ -126,7 +118,7 @@ export function createGuard(o: GuardOptions): Guard {
     const secure = isSecure(req);
     if (decision.action !== 'allow') {
       const clear = id.kind === 'problem'
-        ? [...HUB_COOKIES.map((n) => `${n}; Path=${hubBase}${n === 'jupyterhub-services' ? 'services/' : 'hub/'}`), SESSION_COOKIE]
+        ? [...hubCookiesToClear(hubBase), SESSION_COOKIE]
         : [];
       return answer(facts, decision, id, clear);
     }
@@ -193,7 +185,7 @@ export function createGuard(o: GuardOptions): Guard {
         metrics.identityProblems.labels(problem).inc();
         o.report(problem);
         return answer(facts, { action: 'block', status: 409, reason: problem }, p.identity, [
-          ...HUB_COOKIES.map((n) => `${n}; Path=${p.hubBase}${n === 'jupyterhub-services' ? 'services/' : 'hub/'}`), SESSION_COOKIE]);
+          ...hubCookiesToClear(p.hubBase), SESSION_COOKIE]);
       }
       const location = upstream.headers.location;
       if (location && p.identity.kind === 'user' && upstream.statusCode && upstream.statusCode >= 300 && upstream.statusCode < 400) {
@@ -243,15 +235,10 @@ function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): string 
     let raw = line.slice(eq + 1, semi === -1 ? undefined : semi).trim();
     if (raw.length >= 2 && raw.startsWith('"') && raw.endsWith('"')) raw = raw.slice(1, -1);
     if (raw === '') continue; // a clearing Set-Cookie
-    const value = decodeSignedValue(o.secret, name, raw, o.maxAgeDays);
-    if (value === null) continue;
-    const cid = value.toString('utf8');
-    if (cid === '') return 'cookie-id-empty';
-    if (!isHubCookieId(cid)) return 'cookie-id-malformed';
-    const found = o.users.byCookieId(cid);
-    if (found.kind === 'many') return 'cookie-id-shared';
+    const verdict = readHubCookie(o.secret, name, raw, o);
+    if (verdict.kind === 'problem') return verdict.reason;
     // a new user: the next request carries this cookie, and should find them in the index
-    if (found.kind === 'none') o.refresh();
+    if (verdict.kind === 'unknown') o.refresh();
   }
   return undefined;
 }
@@ -268,6 +255,5 @@ function redirectOwner(location: string, facts: RequestFacts, match: (path: stri
   const route = match(path);
   if (route?.owner) return { owner: route.owner, server: (route.data.server_name as string | undefined) ?? '' };
   // a server not running yet has no route; the hub's URL layout still names its owner
-  const m = /\/user\/([^/]+)\/(?:([^/]+)\/)?/.exec(path);
-  return m && !path.includes('/hub/') ? { owner: m[1], server: '' } : undefined;
+  return userServerOf(path);
 }
