@@ -10,6 +10,7 @@ import type { StateStore } from '../state/store.js';
 import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
 import type { HubDb, HubSnapshot } from './snapshot.js';
 import { maybeBackup } from '../doctor/backups.js';
+import { REASONS, type Reason } from '../reasons.js';
 
 export type DbState = 'starting' | 'waiting' | 'healthy' | 'unhealthy' | 'unreachable';
 
@@ -100,7 +101,7 @@ export class Watchdog {
     }
     // the request itself was refused; the DB read that follows decides whether everyone must wait
     this.refreshOnMiss();
-    this.raise({ check: `request-${problem}`, severity: 'warning', message: messages[problem] ?? `A request showed ${problem}.` });
+    this.raise({ check: `request-${problem}`, severity: 'warning', message: problem in REASONS ? REASONS[problem as Reason].text : `A request showed ${problem}.` });
   }
 
   /**
@@ -291,9 +292,3 @@ function fileIdentity(file: string): { ino: number; size: number } {
   }
 }
 
-const messages: Record<string, string> = {
-  'cookie-id-empty': "A login cookie carried an empty cookie_id: the hub would log this browser in as whichever user sorts first.",
-  'cookie-id-malformed': 'A login cookie carried a cookie_id the hub never generates: the users table was edited by hand.',
-  'cookie-id-shared': 'A login cookie carried a cookie_id that several users share: the hub would log them in as one another.',
-  'identity-conflict': "A browser's hub-guard session and its hub login cookie name different users.",
-};

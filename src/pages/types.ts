@@ -1,7 +1,8 @@
 // The contract between the proxy (which decides) and the pages (which only say it).
 import type { MaintenanceTemplate } from './template.js';
 
-export type PageKind = 'blocked' | 'conflict' | 'maintenance' | 'error';
+export type { PageKind } from '../reasons.js';
+import type { PageKind } from '../reasons.js';
 
 export interface PageContext {
   kind: PageKind;

@@ -1,4 +1,5 @@
 // The guard's one decision: a pure function of (request facts, identity, route, guard state), tested as a table.
+import { REASONS, type IdentityProblem, type Reason } from '../reasons.js';
 
 /** Who the caller is, as far as hub-guard can tell without I/O. */
 export type Identity =
@@ -6,7 +7,7 @@ export type Identity =
   | { kind: 'user'; name: string; id: number; source: 'hub-cookie' | 'session' | 'idp' }
   | { kind: 'problem'; reason: IdentityProblem; name?: string };
 
-export type IdentityProblem = 'cookie-id-empty' | 'cookie-id-malformed' | 'cookie-id-shared' | 'identity-conflict';
+export type { IdentityProblem };
 
 /** The access:servers filters a user holds in the hub (admin role, custom roles, groups). */
 export interface Grant { all: boolean; users: string[]; groups: string[]; servers: string[] }
@@ -37,10 +38,15 @@ export interface GuardState {
 
 export type Decision =
   | { action: 'allow' }
-  | { action: 'block'; status: 403 | 409; reason: string }
-  | { action: 'maintenance'; reason: string };
+  | { action: 'block'; status: 403 | 409; reason: Reason }
+  | { action: 'maintenance'; reason: Reason };
 
 const ALLOW: Decision = { action: 'allow' };
+
+/** A refusal with the status the catalogue gives its reason. */
+export function block(reason: Exclude<Reason, 'maintenance-manual' | 'maintenance-auto' | 'internal-error'>): Extract<Decision, { action: 'block' }> {
+  return { action: 'block', status: REASONS[reason].status, reason };
+}
 
 export function mayAccess(grant: Grant | undefined, owner: string, serverName: string, ownerGroups: string[] | undefined, adminAccess: boolean): boolean {
   if (!grant) return false;
@@ -56,12 +62,12 @@ export function decide(f: Facts, s: GuardState): Decision {
     const ownServer = s.allowRunningServers && id.kind === 'user' && f.route?.owner !== undefined && f.route.owner === id.name;
     if (!ownServer) return { action: 'maintenance', reason: `maintenance-${s.maintenance.mode}` };
   }
-  if (id.kind === 'problem') return { action: 'block', status: 409, reason: id.reason };
+  if (id.kind === 'problem') return block(id.reason);
   const route = f.route;
   if (!route?.owner) return ALLOW;
-  if (route.sharesTarget) return { action: 'block', status: 409, reason: 'route-target-shared' };
+  if (route.sharesTarget) return block('route-target-shared');
   if (id.kind === 'user' && id.name !== route.owner && !mayAccess(f.grant, route.owner, route.serverName ?? '', f.ownerGroups, s.adminAccess)) {
-    return { action: 'block', status: 403, reason: 'other-user-server' };
+    return block('other-user-server');
   }
   return ALLOW;
 }

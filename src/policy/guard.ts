@@ -7,7 +7,7 @@ import type { Route } from '../proxy/route-table.js';
 import type { TargetConflicts } from '../proxy/target-conflicts.js';
 import type { UpstreamHead } from '../proxy/forward.js';
 import { metrics } from '../metrics.js';
-import { renderPage, type MaintenanceTemplate, type PageKind } from '../pages/index.js';
+import { renderPage, type MaintenanceTemplate } from '../pages/index.js';
 import type { Maintenance } from '../state/maintenance.js';
 import { ASSERTION_HEADER, type Assertions } from '../identity/assertions.js';
 import { canonicalCookieName, parseCookies, setCookieName, stripCookies } from '../identity/cookies.js';
@@ -15,7 +15,8 @@ import { identify, readHubCookie, type IdentifyDeps, type Resolved } from '../id
 import { HUB_COOKIES, baseUrlOf, hubCookiesToClear, serverCookieName, userServerOf } from '../jupyterhub/conventions.js';
 import { SESSION_COOKIE } from '../identity/sessions.js';
 import { cookieIdHash as cookieIdHashOf } from '../identity/users-index.js';
-import { decide, mayAccess, type Decision, type Identity } from './decide.js';
+import { REASONS, type IdentityProblem } from '../reasons.js';
+import { block, decide, mayAccess, type Decision, type Identity } from './decide.js';
 import { OPERATOR_COOKIE, isOperator } from './operator.js';
 
 export interface GuardOptions extends IdentifyDeps {
@@ -61,7 +62,6 @@ function hubBaseOf(route: Route | undefined): string {
   return route?.data.hub === true ? baseUrlOf(route.prefix) : '/';
 }
 
-const pageKind = (d: Exclude<Decision, { action: 'allow' }>): PageKind => (d.action === 'maintenance' ? 'maintenance' : d.status === 409 ? 'conflict' : 'blocked');
 
 export function createGuard(o: GuardOptions): Guard {
   // on the request under a symbol, not in a WeakMap: see FACTS in proxy/handler.ts
@@ -71,7 +71,7 @@ export function createGuard(o: GuardOptions): Guard {
   function answer(facts: RequestFacts, d: Exclude<Decision, { action: 'allow' }>, identity: Identity, clear: string[]): Answer {
     const m = o.maintenance.current;
     const page = renderPage({
-      kind: pageKind(d),
+      kind: REASONS[d.reason].page,
       status: d.action === 'maintenance' ? 503 : d.status,
       reason: d.reason,
       // only an operator's own words are shown: automatic reasons name users, which pages never do
@@ -184,7 +184,7 @@ export function createGuard(o: GuardOptions): Guard {
       if (problem) {
         metrics.identityProblems.labels(problem).inc();
         o.report(problem);
-        return answer(facts, { action: 'block', status: 409, reason: problem }, p.identity, [
+        return answer(facts, block(problem), p.identity, [
           ...hubCookiesToClear(p.hubBase), SESSION_COOKIE]);
       }
       const location = upstream.headers.location;
@@ -192,7 +192,7 @@ export function createGuard(o: GuardOptions): Guard {
         const target = redirectOwner(location, facts, o.match);
         if (target && target.owner !== p.identity.name
           && !mayAccess(o.users.grant(p.identity.name), target.owner, target.server, o.users.groupsOf(target.owner), o.adminAccess)) {
-          return answer(facts, { action: 'block', status: 403, reason: 'redirect-to-other-user' }, p.identity, []);
+          return answer(facts, block('redirect-to-other-user'), p.identity, []);
         }
       }
     }
@@ -225,7 +225,7 @@ function isOtherServerCookie(name: string, own: string | undefined): boolean {
 }
 
 /** The problem with a hub login cookie the hub is about to set, if any. */
-function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): string | undefined {
+function badHubCookie(setCookie: string[] | undefined, o: GuardOptions): IdentityProblem | undefined {
   if (!setCookie || !o.secret) return undefined;
   for (const line of setCookie) {
     const eq = line.indexOf('=');
