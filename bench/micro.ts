@@ -1,7 +1,7 @@
 // Micro-benchmark of the per-request work before forwarding, with 10k users and 10k routes and warm caches:
 // identify() + decide() (the issue's "identity + decision"), the whole guard verdict, and their parts.
 // Prints one JSON line ({name: ns/op}) with --json, a table otherwise. Run: node dist/bench/micro.js [--json]
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { parseCookies, stripCookies } from '../src/identity/cookies.js';
 import { identify, type IdentifyDeps } from '../src/identity/identify.js';
@@ -10,12 +10,20 @@ import { createSignedValue, decodeSignedValue } from '../src/identity/tornado.js
 import { UsersIndex, cookieIdHash } from '../src/identity/users-index.js';
 import { Assertions } from '../src/identity/assertions.js';
 import { decide, type Facts, type GuardState } from '../src/policy/decide.js';
-import { createGuard } from '../src/policy/guard.js';
+import { buildConfig } from '../src/config.js';
+import { RequestContext } from '../src/pipeline/context.js';
+import type { PipelineDeps } from '../src/pipeline/deps.js';
+import { GrantRefresh } from '../src/pipeline/grant-refresh.js';
+import { Visits } from '../src/pipeline/visits.js';
+import { decideRequest } from '../src/pipeline/steps/decide.js';
+import { identifyCaller } from '../src/pipeline/steps/identify.js';
+import { checkOperator } from '../src/pipeline/steps/operator.js';
+import { prepare } from '../src/pipeline/steps/prepare.js';
+import { ErrorPages } from '../src/proxy/error-pages.js';
 import { resolvePath } from '../src/proxy/path.js';
 import { RouteTable } from '../src/proxy/route-table.js';
 import { TargetConflicts } from '../src/proxy/target-conflicts.js';
-import type { RequestFacts } from '../src/proxy/handler.js';
-import { Maintenance } from '../src/state/maintenance.js';
+import { Maintenance } from '../src/monitor/maintenance.js';
 import { MemoryStore } from '../src/state/store.js';
 import { browserCookies, type BenchUser } from './hub-fixture.js';
 
@@ -51,9 +59,9 @@ export async function runMicro(): Promise<Record<string, number>> {
   const now = Math.floor(Date.now() / 1000);
   const sessionHeaders = users.map((u, i) => ({ cookie: browserCookies(u, tokens[i]), host: '127.0.0.1:8000' }));
   const hubHeaders = users.map((u) => ({ cookie: `_xsrf=2|ab|cd|1; ${HUB_COOKIE}="${createSignedValue(secret, HUB_COOKIE, u.cookieId, now)}"`, host: '127.0.0.1:8000' }));
-  const deps: IdentifyDeps = { secret, maxAgeDays: 14, users: index, sessions };
+  const deps0: IdentifyDeps = { secret, maxAgeDays: 14, users: index, sessions };
   // first sight of each session verifies it (async); afterwards identify() answers from the cache
-  await Promise.all(sessionHeaders.map((h) => identify(h, deps)));
+  await Promise.all(sessionHeaders.map((h) => identify(h, deps0)));
 
   const routes = new RouteTable();
   routes.add('/', { target: 'http://127.0.0.1:1', hub: true });
@@ -76,38 +84,49 @@ export async function runMicro(): Promise<Record<string, number>> {
   const store = new MemoryStore();
   const maintenance = new Maintenance(store);
   await maintenance.load();
-  const guard = createGuard({
-    isHub: (route) => route.data.hub === true,
-    ...deps,
+  const deps: PipelineDeps = {
+    cfg: buildConfig([]),
+    routes,
+    errors: new ErrorPages({}),
+    identity: deps0,
     assertions: await Assertions.open(store),
     maintenance,
     conflicts: new TargetConflicts(routes),
-    adminAccess: true,
-    allowRunningServers: false,
-    operatorTokens: ['operator-token-for-the-benchmark'],
+    operators: { tokens: ['operator-token-for-the-benchmark'] },
+    pages: {},
     report: () => undefined,
     refresh: () => undefined,
-    match: (p) => routes.match(p),
-  });
+    grants: new GrantRefresh(undefined),
+    visits: new Visits(index, true),
+    isHub: (route) => route.data.hub === true,
+  };
   const socket = { remoteAddress: '127.0.0.1' };
-  const factsFor = (i: number): RequestFacts => {
+  const contextFor = (i: number): RequestContext => {
     const req = { method: 'GET', url: `/user/u${i}/api/x`, headers: { ...sessionHeaders[i] }, socket } as unknown as IncomingMessage;
     const path = resolvePath(req.url, req.headers.host, false);
-    return { req, kind: 'web', path, route: routes.match(path.routePath), requestId: () => 'id' };
+    return new RequestContext(req, {} as ServerResponse, undefined, path, routes.match(path.routePath));
+  };
+  /** Steps 4 to 7 of the request path (identify, operator, decide, prepare), as it runs them for an allowed request. */
+  const admit = (ctx: RequestContext): void | Promise<void> => {
+    const identified = identifyCaller(ctx, deps);
+    if (identified instanceof Promise) return identified.then(() => admit(ctx));
+    checkOperator(ctx, deps);
+    const d = decideRequest(ctx, deps);
+    if (d instanceof Promise || d.action !== 'allow') throw new Error('the request was not allowed at once');
+    return prepare(ctx, deps);
   };
   // warm the per-user assertion cache (one ES256 signature per user and route)
-  for (let i = 0; i < USERS; i++) await guard.request(factsFor(i));
+  for (let i = 0; i < USERS; i++) await admit(contextFor(i));
 
   const u = (i: number) => i % USERS;
   const results: Record<string, number> = {
-    'identify(session) + decide': measure((i) => decideFor(identify(sessionHeaders[u(i)], deps), users[u(i)].name)),
-    'identify(hub cookie) + decide': measure((i) => decideFor(identify(hubHeaders[u(i)], deps), users[u(i)].name)),
-    'guard.request (session, /user/…)': measure((i) => {
-      const v = guard.request(factsFor(u(i)));
-      if (v !== undefined) throw new Error('the guard did not allow the request synchronously');
+    'identify(session) + decide': measure((i) => decideFor(identify(sessionHeaders[u(i)], deps0), users[u(i)].name)),
+    'identify(hub cookie) + decide': measure((i) => decideFor(identify(hubHeaders[u(i)], deps0), users[u(i)].name)),
+    'identify → prepare (session, /user/…)': measure((i) => {
+      if (admit(contextFor(u(i))) !== undefined) throw new Error('the request was not admitted synchronously');
       return true;
     }),
-    '  of which: facts (header copy, resolvePath, match)': measure((i) => factsFor(u(i))),
+    '  of which: context (header copy, resolvePath, match)': measure((i) => contextFor(u(i))),
     '  of which: parseCookies (4 cookies)': measure((i) => parseCookies(sessionHeaders[u(i)].cookie).size),
     '  of which: cookieIdHash (sha256)': measure((i) => cookieIdHash(users[u(i)].cookieId)),
     '  of which: stripCookies': measure((i) => stripCookies(sessionHeaders[u(i)].cookie, (n) => n === 'hub-guard-session')),

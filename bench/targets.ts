@@ -5,15 +5,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startGuard } from '../test/helpers/guard.js';
+import { makeHubDb } from '../test/helpers/hub-db.js';
 import { freePort } from '../test/helpers/ports.js';
 import { start, waitForPort, type Proc } from '../test/helpers/proc.js';
-import { browserCookies, createHubDb, hubLoginCookie, writeCookieSecret, type BenchUser } from './hub-fixture.js';
+import { hubCookie, writeSecret } from '../test/helpers/secret.js';
+import { browserCookies, type BenchUser } from './hub-fixture.js';
 import type { HttpRequest, WsTarget } from './load.js';
 
 // dist/bench/targets.js → repository root
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHP_BIN = join(ROOT, 'node_modules/configurable-http-proxy/bin/configurable-http-proxy');
-const HUB_GUARD = join(ROOT, 'dist/src/cli.js');
 const DIST_BENCH = join(ROOT, 'dist/bench');
 
 /** Proxies hold two descriptors per websocket: 10k idle websockets need more than the usual 20k limit. */
@@ -30,14 +32,17 @@ export interface Running {
   fdLimit(): number;
 }
 
+/** `node …` run by a shell that first raises the open-files limit (which needs privileges: without them the process
+ * keeps the current one and the caller scales down). */
+const withFileLimit = (argv: string[]): string[] => ['/bin/sh', '-c', `ulimit -n ${NOFILE} 2>/dev/null; exec "$0" "$@"`, ...argv];
+
+/** The inspector stays off (and free) until SIGUSR1; only the memory test turns it on, to force a full GC. */
+const inspectorArg = (port: number) => `--inspect-port=127.0.0.1:${port}`;
+
 async function spawnNode(nodeArgs: string[], args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ proc: Proc; inspectPort: number }> {
-  // the inspector stays off (and free) until SIGUSR1; only the memory test turns it on, to force a full GC
   const inspectPort = await freePort();
-  // raising the limit needs privileges; without them the process keeps the current one and the caller scales down
-  const proc = start('/bin/sh', ['-c', `ulimit -n ${NOFILE} 2>/dev/null; exec "$0" "$@"`, process.execPath, `--inspect-port=127.0.0.1:${inspectPort}`, ...nodeArgs, ...args], {
-    env: { ...process.env, ...env },
-    cwd: ROOT,
-  });
+  const [cmd, ...rest] = withFileLimit([process.execPath, inspectorArg(inspectPort), ...nodeArgs, ...args]);
+  const proc = start(cmd!, rest, { env: { ...process.env, ...env }, cwd: ROOT });
   return { proc, inspectPort };
 }
 
@@ -127,30 +132,15 @@ export interface HubGuard extends Routed { users: BenchUser[]; secret: Buffer }
  */
 export async function startHubGuard(dir: string, userCount: number, nodeArgs: string[] = [], flags: string[] = []): Promise<HubGuard> {
   mkdirSync(dir, { recursive: true });
-  const db = join(dir, 'jupyterhub.sqlite');
-  const users = createHubDb(db, userCount);
-  const { file: secretFile, secret } = writeCookieSecret(dir);
-  const stateDir = join(dir, 'state');
-  const [port, apiPort] = [await freePort(), await freePort()];
-  const token = randomBytes(16).toString('hex');
-  const p = await spawnNode(nodeArgs, [HUB_GUARD, '--ip', '127.0.0.1', '--port', String(port), '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
-    '--hub-db', `sqlite:///${db}`, '--cookie-secret-file', secretFile, '--state-dir', stateDir, '--log-level', 'warn', ...flags],
-  { CONFIGPROXY_AUTH_TOKEN: token });
-  await waitForPort(apiPort, '127.0.0.1', 30_000, p.proc);
-  await waitReady(apiPort, p.proc);
-  return { ...running(`hub-guard`, port, p), apiPort, token, users, secret };
-}
-
-/** Until /readyz says the watchdog has read the hub database (so the users index is loaded). */
-async function waitReady(apiPort: number, proc: Proc, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const r = await get(apiPort, '/readyz', {}).catch(() => undefined);
-    if (r?.status === 200) return;
-    if (proc.child.exitCode !== null) throw new Error(`hub-guard exited:\n${proc.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`hub-guard not ready after ${timeoutMs} ms:\n${proc.output()}`);
+  const db = await makeHubDb({ dir, users: Array.from({ length: userCount }, (_, i) => `u${i}`) });
+  const secret = writeSecret(dir);
+  const inspectPort = await freePort();
+  const g = await startGuard({
+    db, secret, flags: ['--state-dir', join(dir, 'state'), '--log-level', 'warn', ...flags],
+    inheritEnv: true, nodeArgs: [inspectorArg(inspectPort), ...nodeArgs], wrap: withFileLimit,
+    listenTimeoutMs: 30_000, readyTimeoutMs: 30_000, stopTimeoutMs: 5000,
+  });
+  return { ...running('hub-guard', g.port, { proc: g.proc, inspectPort }), apiPort: g.apiPort, token: g.token, users: [...db.users.values()], secret: secret.key };
 }
 
 export interface Answer { status: number; body: string; setCookie: string[] }
@@ -181,7 +171,7 @@ export async function userRequests(hg: HubGuard, concurrency = 32): Promise<Http
       while (next < hg.users.length) {
         const i = next++;
         const u = hg.users[i];
-        const r = await get(hg.port, '/hub/home', { cookie: hubLoginCookie(hg.secret, u) }, agent);
+        const r = await get(hg.port, '/hub/home', { cookie: hubCookie(hg.secret, u.cookieId) }, agent);
         const session = r.setCookie.map((c) => /^hub-guard-session=([^;]+)/.exec(c)?.[1]).find((v) => v);
         if (r.status !== 200 || !session) throw new Error(`hub-guard issued no session for ${u.name} (${r.status}: ${r.body.slice(0, 200)})`);
         out[i] = { path: `/user/${u.name}/api/x`, headers: { cookie: browserCookies(u, session) } };

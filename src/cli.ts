@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // hub-guard's command line: the proxy (with configurable-http-proxy's flags) and the operators' subcommands.
 import { readFileSync } from 'node:fs';
-import { ConfigError, buildConfig, helpText } from './config.js';
+import { buildConfig, helpText } from './config.js';
 import { log } from './log.js';
 import cluster from 'node:cluster';
 import { startServer } from './server.js';
@@ -54,10 +54,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((e: unknown) => {
-  if (e instanceof ConfigError || e instanceof Error) {
-    process.stderr.write(`hub-guard: ${e.message}\n`);
-  } else {
-    process.stderr.write(`hub-guard: ${String(e)}\n`);
-  }
+  // a ConfigError names its flag; anything else that stops the start is reported the same way
+  process.stderr.write(`hub-guard: ${e instanceof Error ? e.message : String(e)}\n`);
   process.exit(2);
 });

@@ -1,19 +1,40 @@
 // Flags use configurable-http-proxy's names and defaults so JupyterHub can start hub-guard as its proxy unchanged.
+// The one flag parser of hub-guard is here too: the proxy's flags and every subcommand's are specs of one kind,
+// each with its default, read by parseFlags().
 import { readFileSync } from 'node:fs';
+import { redactUrl } from './redact.js';
+import { ConfigError } from './errors.js';
 import type { Level } from './log.js';
 
-export class ConfigError extends Error {}
+export { ConfigError };
 
-type Kind = 'string' | 'int' | 'number' | 'bool' | 'list';
-interface FlagSpec { name: string; kind: Kind; help: string; arg?: string; negatable?: boolean }
+export type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list';
 
-// `negatable` flags are on by default and switched off with --no-<name>, as in CHP; their help describes the --no- form.
+export interface FlagSpec {
+  name: string;
+  kind: FlagKind;
+  /** What the value is called: `--port <n>` in the help. */
+  arg?: string;
+  /** `{default}` in it shows `default`; a subcommand's help may go on over several lines. */
+  help: string;
+  /** The value when the flag is not given (a bool is off unless negatable). */
+  default?: string | number;
+  /** Bounds of an int or number. */
+  min?: number;
+  max?: number;
+  /** On by default and switched off with --no-<name>, as in CHP; the help describes the --no- form. */
+  negatable?: boolean;
+}
+
+const MAX_MS = 2 ** 31 - 1;
+const DAY_S = 86_400;
+
 export const FLAGS: FlagSpec[] = [
   { name: 'ip', kind: 'string', arg: 'ip', help: 'public-facing IP of the proxy (default: all interfaces)' },
-  { name: 'port', kind: 'int', arg: 'n', help: 'public-facing port (default 8000)' },
+  { name: 'port', kind: 'int', arg: 'n', min: 0, max: 65535, default: 8000, help: 'public-facing port (default {default})' },
   { name: 'socket', kind: 'string', arg: 'path', help: 'UNIX socket for the public side instead of ip/port' },
-  { name: 'api-ip', kind: 'string', arg: 'ip', help: 'IP of the REST API (default localhost)' },
-  { name: 'api-port', kind: 'int', arg: 'n', help: 'port of the REST API (default --port + 1)' },
+  { name: 'api-ip', kind: 'string', arg: 'ip', default: 'localhost', help: 'IP of the REST API (default {default})' },
+  { name: 'api-port', kind: 'int', arg: 'n', min: 0, max: 65535, help: 'port of the REST API (default --port + 1)' },
   { name: 'api-socket', kind: 'string', arg: 'path', help: 'UNIX socket for the REST API instead of ip/port' },
   ...tlsFlags('ssl', 'the public side'),
   ...tlsFlags('api-ssl', 'the REST API'),
@@ -25,8 +46,8 @@ export const FLAGS: FlagSpec[] = [
   { name: 'default-target', kind: 'string', arg: 'url', help: 'target of the "/" route until the hub sets its own' },
   { name: 'error-target', kind: 'string', arg: 'url', help: 'server asked for error pages: GET <url>/<code>?url=<request url>' },
   { name: 'error-path', kind: 'string', arg: 'dir', help: 'directory with <code>.html or error.html error pages' },
-  { name: 'redirect-port', kind: 'int', arg: 'n', help: 'plain-HTTP port that redirects to the HTTPS public port' },
-  { name: 'redirect-to', kind: 'int', arg: 'n', help: 'port the --redirect-port redirects to (default --port)' },
+  { name: 'redirect-port', kind: 'int', arg: 'n', min: 0, max: 65535, help: 'plain-HTTP port that redirects to the HTTPS public port' },
+  { name: 'redirect-to', kind: 'int', arg: 'n', min: 1, max: 65535, help: 'port the --redirect-port redirects to (default --port)' },
   { name: 'pid-file', kind: 'string', arg: 'file', help: 'write the process id to this file' },
   { name: 'x-forward', kind: 'bool', negatable: true, help: 'do not add X-Forwarded-* headers to proxied requests' },
   { name: 'prepend-path', kind: 'bool', negatable: true, help: "do not prepend the target's path to proxied requests" },
@@ -38,55 +59,55 @@ export const FLAGS: FlagSpec[] = [
   { name: 'insecure', kind: 'bool', help: 'do not verify upstream TLS certificates' },
   { name: 'host-routing', kind: 'bool', help: 'route on the Host header first (keys begin /<host>)' },
   { name: 'metrics-ip', kind: 'string', arg: 'ip', help: 'IP of the Prometheus metrics server (default all interfaces)' },
-  { name: 'metrics-port', kind: 'int', arg: 'n', help: 'port of the Prometheus metrics server (default: none)' },
+  { name: 'metrics-port', kind: 'int', arg: 'n', min: 0, max: 65535, help: 'port of the Prometheus metrics server (default: none)' },
   { name: 'metrics-socket', kind: 'string', arg: 'path', help: 'UNIX socket for the metrics server' },
-  { name: 'log-level', kind: 'string', arg: 'level', help: 'debug, info, warn or error (default info)' },
-  { name: 'timeout', kind: 'int', arg: 'ms', help: 'drop a client connection idle this long' },
-  { name: 'proxy-timeout', kind: 'int', arg: 'ms', help: 'answer 503 when an upstream sends no response this long' },
-  { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', help: 'keep idle client connections open this long (default 5000)' },
+  { name: 'log-level', kind: 'string', arg: 'level', default: 'info', help: 'debug, info, warn or error (default {default})' },
+  { name: 'timeout', kind: 'int', arg: 'ms', min: 1, max: MAX_MS, help: 'drop a client connection idle this long' },
+  { name: 'proxy-timeout', kind: 'int', arg: 'ms', min: 1, max: MAX_MS, help: 'answer 503 when an upstream sends no response this long' },
+  { name: 'keep-alive-timeout', kind: 'int', arg: 'ms', min: 1, max: MAX_MS, default: 5000, help: 'keep idle client connections open this long (default {default})' },
   { name: 'state-dir', kind: 'string', arg: 'dir', help: 'keep routes and guard state in this directory across restarts' },
   // shared state, so any number of replicas behave as one
   { name: 'redis-url', kind: 'string', arg: 'url', help: 'share state through Redis: redis://[user:password@]host[:port][/db] or rediss:// (TLS); password better in HUB_GUARD_REDIS_PASSWORD' },
   { name: 'redis-sentinels', kind: 'string', arg: 'host:port,…', help: 'find the Redis primary through these Sentinels (with --redis-sentinel-name; --redis-url then only gives credentials, db and rediss://)' },
   { name: 'redis-sentinel-name', kind: 'string', arg: 'name', help: 'the primary group name the Sentinels monitor' },
-  { name: 'redis-prefix', kind: 'string', arg: 'prefix', help: 'prefix of every Redis key and channel (default hub-guard:); replicas of one proxy share it' },
-  { name: 'activity-interval', kind: 'number', arg: 's', help: 'seconds between writes of last_activity to the state store, merged across replicas (default 5)' },
+  { name: 'redis-prefix', kind: 'string', arg: 'prefix', default: 'hub-guard:', help: 'prefix of every Redis key and channel (default {default}); replicas of one proxy share it' },
+  { name: 'activity-interval', kind: 'number', arg: 's', min: 0.1, max: 3600, default: 5, help: 'seconds between writes of last_activity to the state store, merged across replicas (default {default})' },
   { name: 'upstream', kind: 'string', arg: 'url', help: 'front mode: send every allowed request to this proxy (e.g. an existing CHP) instead of route targets' },
   { name: 'upstream-api', kind: 'string', arg: 'url', help: "front mode: poll this CHP API's routes for ownership (token: HUB_GUARD_UPSTREAM_TOKEN or CONFIGPROXY_AUTH_TOKEN)" },
-  { name: 'upstream-poll-interval', kind: 'number', arg: 's', help: 'front mode: seconds between route polls (default 5)' },
-  { name: 'workers', kind: 'int', arg: 'n', help: 'run n processes sharing the ports (node:cluster); above 1 needs --redis-url' },
-  { name: 'shutdown-timeout', kind: 'int', arg: 'ms', help: 'on SIGTERM, wait this long for requests in flight, then close the rest (default 10000)' },
-  { name: 'headers-timeout', kind: 'int', arg: 'ms', help: 'drop a client that has not sent its request headers in this time (default 30000)' },
+  { name: 'upstream-poll-interval', kind: 'number', arg: 's', min: 0.1, max: 3600, default: 5, help: 'front mode: seconds between route polls (default {default})' },
+  { name: 'workers', kind: 'int', arg: 'n', min: 1, max: 64, default: 1, help: 'run n processes sharing the ports (node:cluster); above 1 needs --redis-url' },
+  { name: 'shutdown-timeout', kind: 'int', arg: 'ms', min: 0, max: MAX_MS, default: 10_000, help: 'on SIGTERM, wait this long for requests in flight, then close the rest (default {default})' },
+  { name: 'headers-timeout', kind: 'int', arg: 'ms', min: 100, max: MAX_MS, default: 30_000, help: 'drop a client that has not sent its request headers in this time (default {default})' },
   // identity (the hub's login cookie checked against the hub DB, hub-guard's session, an IdP JWT)
   { name: 'hub-db', kind: 'string', arg: 'url', help: "the hub's db_url: sqlite:///path (read-only), postgresql://…, mysql://…" },
-  { name: 'cookie-secret-file', kind: 'string', arg: 'file', help: "the hub's cookie secret (default jupyterhub_cookie_secret; JPY_COOKIE_SECRET wins)" },
-  { name: 'cookie-max-age-days', kind: 'number', arg: 'days', help: "the hub's cookie_max_age_days (default 14)" },
-  { name: 'session-ttl', kind: 'int', arg: 's', help: "lifetime of hub-guard's session cookie in seconds (default 3600)" },
+  { name: 'cookie-secret-file', kind: 'string', arg: 'file', default: 'jupyterhub_cookie_secret', help: "the hub's cookie secret (default {default}; JPY_COOKIE_SECRET wins)" },
+  { name: 'cookie-max-age-days', kind: 'number', arg: 'days', min: 0, max: 3650, default: 14, help: "the hub's cookie_max_age_days (default {default})" },
+  { name: 'session-ttl', kind: 'int', arg: 's', min: 60, max: 30 * DAY_S, default: 3600, help: "lifetime of hub-guard's session cookie in seconds (default {default})" },
   { name: 'identity-header', kind: 'string', arg: 'name', help: "header carrying a trusted identity provider's JWT (e.g. X-Goog-IAP-JWT-Assertion, Authorization)" },
   { name: 'jwks-url', kind: 'string', arg: 'url', help: "the identity provider's JWKS URL" },
   { name: 'jwks-file', kind: 'string', arg: 'file', help: "the identity provider's JWKS as a file" },
   { name: 'jwt-issuer', kind: 'string', arg: 'iss', help: 'required issuer of identity-provider JWTs' },
   { name: 'jwt-audience', kind: 'string', arg: 'aud', help: 'required audience of identity-provider JWTs' },
-  { name: 'username-claim', kind: 'string', arg: 'claim', help: 'JWT claim holding the user name (default email; lower-cased, e-mail domain dropped)' },
+  { name: 'username-claim', kind: 'string', arg: 'claim', default: 'email', help: 'JWT claim holding the user name (default {default}; lower-cased, e-mail domain dropped)' },
   { name: 'admin-access', kind: 'bool', negatable: true, help: "refuse hub admins (unfiltered access:servers) other users' servers; roles naming users still apply" },
   // DB watchdog and maintenance
-  { name: 'db-check-interval', kind: 'number', arg: 's', help: 'seconds between hub DB checks (default 5)' },
-  { name: 'db-timeout', kind: 'int', arg: 'ms', help: 'timeout of each hub DB query (default 3000)' },
-  { name: 'db-unreachable-checks', kind: 'int', arg: 'n', help: 'failed checks in a row before an unreachable DB is critical (default 3)' },
-  { name: 'max-user-drop', kind: 'number', arg: 'fraction', help: 'critical when users fall below (1 - this) x the high-water mark (default 0.2)' },
-  { name: 'max-id-changes', kind: 'int', arg: 'n', help: 'known users whose id may change before it is critical (default 0)' },
+  { name: 'db-check-interval', kind: 'number', arg: 's', min: 0.1, max: 3600, default: 5, help: 'seconds between hub DB checks (default {default})' },
+  { name: 'db-timeout', kind: 'int', arg: 'ms', min: 10, max: 600_000, default: 3000, help: 'timeout of each hub DB query (default {default})' },
+  { name: 'db-unreachable-checks', kind: 'int', arg: 'n', min: 1, max: 1000, default: 3, help: 'failed checks in a row before an unreachable DB is critical (default {default})' },
+  { name: 'max-user-drop', kind: 'number', arg: 'fraction', min: 0, max: 1, default: 0.2, help: 'critical when users fall below (1 - this) x the high-water mark (default {default})' },
+  { name: 'max-id-changes', kind: 'int', arg: 'n', min: 0, max: 1_000_000, default: 0, help: 'known users whose id may change before it is critical (default {default})' },
   { name: 'auto-recover', kind: 'bool', help: 'clear automatic maintenance after healthy checks instead of waiting for an operator' },
-  { name: 'auto-recover-checks', kind: 'int', arg: 'n', help: 'healthy checks in a row before --auto-recover clears (default 3)' },
+  { name: 'auto-recover-checks', kind: 'int', arg: 'n', min: 1, max: 1000, default: 3, help: 'healthy checks in a row before --auto-recover clears (default {default})' },
   { name: 'backup-dir', kind: 'string', arg: 'dir', help: 'keep verified copies of a sqlite hub DB here, taken while it is healthy' },
-  { name: 'backup-keep', kind: 'int', arg: 'n', help: 'copies to keep in --backup-dir (default 24)' },
-  { name: 'backup-interval', kind: 'number', arg: 's', help: 'seconds between copies (default 3600)' },
+  { name: 'backup-keep', kind: 'int', arg: 'n', min: 1, max: 10_000, default: 24, help: 'copies to keep in --backup-dir (default {default})' },
+  { name: 'backup-interval', kind: 'number', arg: 's', min: 1, max: 30 * DAY_S, default: 3600, help: 'seconds between copies (default {default})' },
   { name: 'maintenance-page', kind: 'string', arg: 'file', help: 'HTML template with {{reason}}, {{since}}, {{contact}}, {{request_id}}' },
   { name: 'maintenance-contact', kind: 'string', arg: 'text', help: 'who users should contact, shown on the pages' },
   { name: 'maintenance-allow-running-servers', kind: 'bool', help: 'during maintenance, identified users still reach their own running server' },
+  { name: 'maintenance-hold-monitoring', kind: 'bool', help: "during maintenance, hold the hub's /hub/health, /hub/api/health and /hub/metrics too" },
   { name: 'operator-cidr', kind: 'list', arg: 'cidr', help: 'network whose requests pass maintenance (repeatable)' },
   { name: 'operator-token', kind: 'string', arg: 'token', help: 'operator token (prefer env HUB_GUARD_OPERATOR_TOKEN; default CONFIGPROXY_AUTH_TOKEN)' },
 ];
-
 function tlsFlags(prefix: string, what: string): FlagSpec[] {
   return [
     { name: `${prefix}-key`, kind: 'string', arg: 'file', help: `TLS key (PEM) for ${what}` },
@@ -170,129 +191,213 @@ export interface Config {
   maintenancePage?: string;
   maintenanceContact?: string;
   allowRunningServers: boolean;
+  holdMonitoring: boolean;
   operatorCidrs: string[];
   operatorToken?: string;
 }
 
-type Raw = Map<string, string | boolean | string[]>;
+export interface ParseOptions {
+  /**
+   * The subcommand the flags belong to (`maintenance`). Its command line is stricter than CHP's: --help or -h
+   * ends it, a value may not look like a flag (`--reason --json` forgot the reason; `--reason=--json` gives one),
+   * and a value flag may be given once.
+   */
+  command?: string;
+  /** Whether bare words are allowed (a subcommand's action, such as `on`). */
+  positional?: boolean;
+}
 
-/** Splits argv into flag values; every error names the flag. */
-export function parseFlags(argv: string[]): Raw {
-  const byName = new Map(FLAGS.map((f) => [f.name, f]));
-  const raw: Raw = new Map();
+/** What a command line gave: each flag's value, or else the default from its spec. Bad values name the flag. */
+export class Flags {
+  /** The bare words, in order. */
+  readonly positional: string[] = [];
+  /** A subcommand was asked for its help. */
+  help = false;
+  private readonly given = new Map<string, string | boolean | string[]>();
+
+  constructor(private readonly specs: ReadonlyMap<string, FlagSpec>) {}
+
+  /** Whether the flag was on the command line. */
+  has(name: string): boolean {
+    return this.given.has(this.spec(name).name);
+  }
+
+  /** The value flags on the command line, in the order they first came. */
+  values(): [string, string][] {
+    return [...this.given].filter((e): e is [string, string] => typeof e[1] === 'string');
+  }
+
+  str(name: string): string | undefined {
+    const v = this.given.get(this.spec(name, 'string').name);
+    return typeof v === 'string' ? v : this.default(name);
+  }
+
+  bool(name: string): boolean {
+    const spec = this.spec(name, 'bool');
+    return (this.given.get(name) as boolean | undefined) ?? spec.negatable === true;
+  }
+
+  list(name: string): string[] {
+    return (this.given.get(this.spec(name, 'list').name) as string[] | undefined) ?? [];
+  }
+
+  /** A whole number within the spec's bounds. */
+  int(name: string): number | undefined {
+    return this.number(name, 'int', /^\d+$/, 'a whole number');
+  }
+
+  /** A number (decimals allowed) within the spec's bounds. */
+  num(name: string): number | undefined {
+    return this.number(name, 'number', /^\d+(\.\d+)?$/, 'a number');
+  }
+
+  /** Records a value as parseFlags() read it. */
+  set(name: string, value: string | boolean): void {
+    if (this.specs.get(name)?.kind !== 'list') this.given.set(name, value);
+    else this.given.set(name, [...this.list(name), value as string]);
+  }
+
+  private number(name: string, kind: 'int' | 'number', form: RegExp, what: string): number | undefined {
+    const spec = this.spec(name, kind);
+    const v = this.given.get(name) as string | undefined;
+    if (v === undefined) return spec.default as number | undefined;
+    const { min = 0, max = Number.MAX_SAFE_INTEGER } = spec;
+    if (!form.test(v) || Number(v) < min || Number(v) > max) {
+      throw new ConfigError(`--${name} must be ${what} from ${min} to ${max}, got '${v}'`, `--${name}`);
+    }
+    return Number(v);
+  }
+
+  private default(name: string): string | undefined {
+    const d = this.specs.get(name)?.default;
+    return d === undefined ? undefined : String(d);
+  }
+
+  private spec(name: string, kind?: FlagKind): FlagSpec {
+    const spec = this.specs.get(name);
+    if (!spec || (kind && spec.kind !== kind)) throw new Error(`no ${kind ?? ''} flag --${name} in the specs`);
+    return spec;
+  }
+}
+
+/** Reads a command line against its specs: `--name value`, `--name=value`, `--no-<name>`, repeated lists. */
+export function parseFlags(argv: string[], specs: readonly FlagSpec[], opts: ParseOptions = {}): Flags {
+  const { command } = opts;
+  const byName = new Map(specs.map((f) => [f.name, f]));
+  const flags = new Flags(byName);
+  const seeHelp = command ? `see hub-guard ${command} --help` : 'see --help';
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    if (!arg.startsWith('--')) throw new ConfigError(`unexpected argument '${arg}' (flags start with --; see --help)`);
-    const eq = arg.indexOf('=');
-    let name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
-    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
-    let negated = false;
-    if (!byName.has(name) && name.startsWith('no-') && byName.get(name.slice(3))?.negatable) {
-      name = name.slice(3);
-      negated = true;
+    if (command && (arg === '--help' || arg === '-h')) {
+      flags.help = true;
+      return flags;
     }
+    if (!arg.startsWith('--')) {
+      if (!opts.positional) throw new ConfigError(`unexpected argument '${arg}' (${command ? '' : 'flags start with --; '}${seeHelp})`);
+      flags.positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const spelled = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    const negated = !byName.has(spelled) && spelled.startsWith('no-') && byName.get(spelled.slice(3))?.negatable === true;
+    const name = negated ? spelled.slice(3) : spelled;
     const spec = byName.get(name);
-    if (!spec) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    if (!spec) throw new ConfigError(`unknown flag --${name} (${seeHelp})`, `--${name}`);
     if (spec.kind === 'bool') {
-      if (value !== undefined) throw new ConfigError(`--${arg.slice(2, eq)} takes no value`);
-      raw.set(name, !negated);
+      if (value !== undefined) throw new ConfigError(`--${spelled} takes no value`, `--${spelled}`);
+      flags.set(name, !negated);
       continue;
     }
     if (value === undefined) {
       value = argv[++i];
-      if (value === undefined) throw new ConfigError(`--${name} needs a value (${spec.arg})`);
+      if (value === undefined || (command && value.startsWith('--'))) {
+        throw new ConfigError(`--${name} needs a value${command ? '' : ` (${spec.arg})`}`, `--${name}`);
+      }
     }
-    if (spec.kind === 'list') raw.set(name, [...((raw.get(name) as string[] | undefined) ?? []), value]);
-    else raw.set(name, value);
+    if (command && spec.kind !== 'list' && flags.has(name)) throw new ConfigError(`--${name} given twice`, `--${name}`);
+    flags.set(name, value);
   }
-  return raw;
+  return flags;
 }
 
-const str = (raw: Raw, name: string) => raw.get(name) as string | undefined;
-const bool = (raw: Raw, name: string, dflt = false) => (raw.get(name) as boolean | undefined) ?? dflt;
+export const HELP_FLAG: FlagSpec = { name: 'help', kind: 'bool', help: 'show this help' };
 
-function int(raw: Raw, name: string, min: number, max: number): number | undefined {
-  const v = str(raw, name);
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) {
-    throw new ConfigError(`--${name} must be a whole number from ${min} to ${max}, got '${v}'`);
-  }
-  return Number(v);
+/** One help line a flag, names padded to `width`; a help that goes on over lines stays in its column. */
+export function helpLines(specs: readonly FlagSpec[], width: number): string[] {
+  return specs.map((f) => {
+    const name = f.negatable ? `--no-${f.name}` : `--${f.name}${f.arg ? ` <${f.arg}>` : ''}`;
+    const help = f.default === undefined ? f.help : f.help.replace('{default}', String(f.default));
+    return `  ${name.padEnd(width)} ${help.replaceAll('\n', `\n${' '.repeat(width + 3)}`)}`;
+  });
 }
 
-function num(raw: Raw, name: string, min: number, max: number): number | undefined {
-  const v = str(raw, name);
-  if (v === undefined) return undefined;
-  if (!/^\d+(\.\d+)?$/.test(v) || Number(v) < min || Number(v) > max) {
-    throw new ConfigError(`--${name} must be a number from ${min} to ${max}, got '${v}'`);
-  }
-  return Number(v);
-}
-
-function workers(raw: Raw): number {
-  const n = int(raw, 'workers', 1, 64) ?? 1;
+function workers(flags: Flags): number {
+  const n = flags.int('workers')!;
   // without a shared store each worker would keep its own routes and maintenance switch
-  if (n > 1 && !raw.has('redis-url') && !raw.has('redis-sentinels')) throw new ConfigError('--workers above 1 needs --redis-url (or --redis-sentinels) so the workers share routes and maintenance');
+  if (n > 1 && !flags.has('redis-url') && !flags.has('redis-sentinels')) throw new ConfigError('--workers above 1 needs --redis-url (or --redis-sentinels) so the workers share routes and maintenance', '--workers');
   return n;
 }
 
-function front(raw: Raw, env: NodeJS.ProcessEnv): Config['front'] {
-  const upstream = httpUrl(raw, 'upstream');
-  const api = httpUrl(raw, 'upstream-api');
+function front(flags: Flags, env: NodeJS.ProcessEnv): Config['front'] {
+  const upstream = httpUrl(flags, 'upstream');
+  const api = httpUrl(flags, 'upstream-api');
   if (!upstream && !api) {
-    if (raw.has('upstream-poll-interval')) throw new ConfigError('--upstream-poll-interval needs --upstream and --upstream-api');
+    if (flags.has('upstream-poll-interval')) throw new ConfigError('--upstream-poll-interval needs --upstream and --upstream-api', '--upstream-poll-interval');
     return undefined;
   }
-  if (!upstream || !api) throw new ConfigError('--upstream and --upstream-api go together');
+  if (!upstream || !api) throw new ConfigError('--upstream and --upstream-api go together', upstream ? '--upstream-api' : '--upstream');
   const token = env.HUB_GUARD_UPSTREAM_TOKEN || env.CONFIGPROXY_AUTH_TOKEN || undefined;
-  return { upstream, api, token, pollMs: Math.round((num(raw, 'upstream-poll-interval', 0.1, 3600) ?? 5) * 1000) };
+  return { upstream, api, token, pollMs: seconds(flags, 'upstream-poll-interval') };
 }
 
-function backup(raw: Raw): Config['backup'] {
-  const dir = str(raw, 'backup-dir');
+/** A flag given in seconds, in milliseconds. */
+const seconds = (flags: Flags, name: string) => Math.round(flags.num(name)! * 1000);
+
+function backup(flags: Flags): Config['backup'] {
+  const dir = flags.str('backup-dir');
   if (!dir) {
-    const stray = ['backup-keep', 'backup-interval'].find((n) => raw.has(n));
-    if (stray) throw new ConfigError(`--${stray} needs --backup-dir`);
+    const stray = ['backup-keep', 'backup-interval'].find((n) => flags.has(n));
+    if (stray) throw new ConfigError(`--${stray} needs --backup-dir`, `--${stray}`);
     return undefined;
   }
-  const db = str(raw, 'hub-db');
-  if (!db?.startsWith('sqlite')) throw new ConfigError('--backup-dir needs a sqlite --hub-db; back up PostgreSQL/MySQL with their own tools (docs/doctor.md)');
-  return { dir, keep: int(raw, 'backup-keep', 1, 10_000) ?? 24, intervalMs: Math.round((num(raw, 'backup-interval', 1, 30 * 86400) ?? 3600) * 1000) };
+  const db = flags.str('hub-db');
+  if (!db?.startsWith('sqlite')) throw new ConfigError('--backup-dir needs a sqlite --hub-db; back up PostgreSQL/MySQL with their own tools (docs/doctor.md)', '--backup-dir');
+  return { dir, keep: flags.int('backup-keep')!, intervalMs: seconds(flags, 'backup-interval') };
 }
 
-function idp(raw: Raw): Config['idp'] {
-  const header = str(raw, 'identity-header');
-  const related = ['jwks-url', 'jwks-file', 'jwt-issuer', 'jwt-audience', 'username-claim'].filter((n) => raw.has(n));
+function idp(flags: Flags): Config['idp'] {
+  const header = flags.str('identity-header');
+  const related = ['jwks-url', 'jwks-file', 'jwt-issuer', 'jwt-audience', 'username-claim'].filter((n) => flags.has(n));
   if (!header) {
-    if (related.length) throw new ConfigError(`--${related[0]} needs --identity-header`);
+    if (related.length) throw new ConfigError(`--${related[0]} needs --identity-header`, `--${related[0]}`);
     return undefined;
   }
-  if (!raw.has('jwks-url') && !raw.has('jwks-file')) throw new ConfigError('--identity-header needs --jwks-url or --jwks-file');
+  if (!flags.has('jwks-url') && !flags.has('jwks-file')) throw new ConfigError('--identity-header needs --jwks-url or --jwks-file', '--identity-header');
   return {
     header,
-    jwksUrl: httpUrl(raw, 'jwks-url'),
-    jwksFile: str(raw, 'jwks-file'),
-    issuer: str(raw, 'jwt-issuer'),
-    audience: str(raw, 'jwt-audience'),
-    usernameClaim: str(raw, 'username-claim') ?? 'email',
+    jwksUrl: httpUrl(flags, 'jwks-url'),
+    jwksFile: flags.str('jwks-file'),
+    issuer: flags.str('jwt-issuer'),
+    audience: flags.str('jwt-audience'),
+    usernameClaim: flags.str('username-claim')!,
   };
 }
 
-function httpUrl(raw: Raw, name: string): string | undefined {
-  const v = str(raw, name);
+function httpUrl(flags: Flags, name: string): string | undefined {
+  const v = flags.str(name);
   if (v === undefined) return undefined;
   let u: URL;
   try {
     u = new URL(v);
   } catch {
-    throw new ConfigError(`--${name} must be a URL like http://host:port, got '${v}'`);
+    throw new ConfigError(`--${name} must be a URL like http://host:port, got '${v}'`, `--${name}`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`--${name} must be an http or https URL, got '${v}'`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`--${name} must be an http or https URL, got '${v}'`, `--${name}`);
   return v;
 }
 
 /** The URL as it may be shown: without its user information (a password may hold any character). */
-const maskPassword = (url: string) => url.replace(/^([a-z]+:\/\/).*@/i, '$1***@');
 
 function hostPort(text: string): { host: string; port: number } | undefined {
   const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(text) ?? /^([^\s:[\]/]+):(\d{1,5})$/.exec(text);
@@ -300,32 +405,33 @@ function hostPort(text: string): { host: string; port: number } | undefined {
   return { host: m[1], port: Number(m[2]) };
 }
 
-function redis(raw: Raw, env: NodeJS.ProcessEnv): RedisConfig | undefined {
-  const url = str(raw, 'redis-url');
-  const sentinels = str(raw, 'redis-sentinels');
-  const name = str(raw, 'redis-sentinel-name');
-  if (name !== undefined && sentinels === undefined) throw new ConfigError('--redis-sentinel-name needs --redis-sentinels');
-  if (sentinels !== undefined && !name) throw new ConfigError('--redis-sentinels needs --redis-sentinel-name (the primary group name the Sentinels monitor)');
+function redis(flags: Flags, env: NodeJS.ProcessEnv): RedisConfig | undefined {
+  const url = flags.str('redis-url');
+  const sentinels = flags.str('redis-sentinels');
+  const name = flags.str('redis-sentinel-name');
+  if (name !== undefined && sentinels === undefined) throw new ConfigError('--redis-sentinel-name needs --redis-sentinels', '--redis-sentinel-name');
+  if (sentinels !== undefined && !name) throw new ConfigError('--redis-sentinels needs --redis-sentinel-name (the primary group name the Sentinels monitor)', '--redis-sentinels');
   if (url === undefined && sentinels === undefined) {
-    if (raw.has('redis-prefix')) throw new ConfigError('--redis-prefix needs --redis-url or --redis-sentinels');
+    if (flags.has('redis-prefix')) throw new ConfigError('--redis-prefix needs --redis-url or --redis-sentinels', '--redis-prefix');
     return undefined;
   }
-  const prefix = str(raw, 'redis-prefix') ?? 'hub-guard:';
-  if (!/^[\x21-\x7e]{1,100}$/.test(prefix)) throw new ConfigError(`--redis-prefix must be 1 to 100 printable characters without spaces, got '${prefix}'`);
+  const prefix = flags.str('redis-prefix')!;
+  if (!/^[\x21-\x7e]{1,100}$/.test(prefix)) throw new ConfigError(`--redis-prefix must be 1 to 100 printable characters without spaces, got '${prefix}'`, '--redis-prefix');
   const c: RedisConfig = { host: '127.0.0.1', port: 6379, tls: false, db: 0, prefix };
   if (url !== undefined) {
-    const shown = maskPassword(url);
+    const shown = redactUrl(url);
+    const bad = (message: string) => new ConfigError(message, '--redis-url');
     let u: URL;
     try {
       u = new URL(url);
     } catch {
-      throw new ConfigError(`--redis-url must be a URL like redis://host:6379/0 or rediss://host:6380, got '${shown}'`);
+      throw bad(`--redis-url must be a URL like redis://host:6379/0 or rediss://host:6380, got '${shown}'`);
     }
-    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigError(`--redis-url must start with redis:// or rediss://, got '${shown}'`);
-    if (!u.hostname) throw new ConfigError(`--redis-url has no host: '${shown}'`);
-    if (u.search || u.hash) throw new ConfigError(`--redis-url takes no query or fragment: '${shown}'`);
+    if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw bad(`--redis-url must start with redis:// or rediss://, got '${shown}'`);
+    if (!u.hostname) throw bad(`--redis-url has no host: '${shown}'`);
+    if (u.search || u.hash) throw bad(`--redis-url takes no query or fragment: '${shown}'`);
     const db = /^\/?(\d{0,5})$/.exec(u.pathname);
-    if (!db) throw new ConfigError(`--redis-url: the path must be a database number like /0, got '${shown}'`);
+    if (!db) throw bad(`--redis-url: the path must be a database number like /0, got '${shown}'`);
     c.host = u.hostname.replace(/^\[|\]$/g, '');
     c.port = u.port ? Number(u.port) : 6379;
     c.tls = u.protocol === 'rediss:';
@@ -337,7 +443,7 @@ function redis(raw: Raw, env: NodeJS.ProcessEnv): RedisConfig | undefined {
   if (sentinels !== undefined) {
     c.sentinels = sentinels.split(',').map((part) => {
       const hp = hostPort(part.trim());
-      if (!hp) throw new ConfigError(`--redis-sentinels must be host:port[,host:port…], got '${part.trim()}'`);
+      if (!hp) throw new ConfigError(`--redis-sentinels must be host:port[,host:port…], got '${part.trim()}'`, '--redis-sentinels');
       return hp;
     });
     c.sentinelName = name;
@@ -346,127 +452,124 @@ function redis(raw: Raw, env: NodeJS.ProcessEnv): RedisConfig | undefined {
   return c;
 }
 
-function readFlagFile(raw: Raw, name: string): Buffer | undefined {
-  const file = str(raw, name);
+function readFlagFile(flags: Flags, name: string): Buffer | undefined {
+  const file = flags.str(name);
   if (file === undefined) return undefined;
   try {
     return readFileSync(file);
   } catch (e) {
-    throw new ConfigError(`--${name}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    throw new ConfigError(`--${name}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`, `--${name}`);
   }
 }
 
-function tls(raw: Raw, prefix: string): TlsConfig | undefined {
+function tls(flags: Flags, prefix: string): TlsConfig | undefined {
   const t: TlsConfig = {
-    key: readFlagFile(raw, `${prefix}-key`),
-    cert: readFlagFile(raw, `${prefix}-cert`),
-    ca: readFlagFile(raw, `${prefix}-ca`),
-    requestCert: bool(raw, `${prefix}-request-cert`),
-    rejectUnauthorized: bool(raw, `${prefix}-reject-unauthorized`),
+    key: readFlagFile(flags, `${prefix}-key`),
+    cert: readFlagFile(flags, `${prefix}-cert`),
+    ca: readFlagFile(flags, `${prefix}-ca`),
+    requestCert: flags.bool(`${prefix}-request-cert`),
+    rejectUnauthorized: flags.bool(`${prefix}-reject-unauthorized`),
   };
   if (prefix === 'ssl') {
-    t.dhparam = readFlagFile(raw, 'ssl-dhparam');
-    const proto = str(raw, 'ssl-protocol');
+    t.dhparam = readFlagFile(flags, 'ssl-dhparam');
+    const proto = flags.str('ssl-protocol');
     if (proto) t.secureProtocol = `${proto}_method`;
-    t.ciphers = str(raw, 'ssl-ciphers');
+    t.ciphers = flags.str('ssl-ciphers');
   }
   if (prefix === 'client-ssl') return t.key || t.cert || t.ca ? t : undefined;
   if (!t.key && !t.cert) return undefined;
-  if (!t.key || !t.cert) throw new ConfigError(`--${prefix}-key and --${prefix}-cert go together`);
+  if (!t.key || !t.cert) throw new ConfigError(`--${prefix}-key and --${prefix}-cert go together`, t.key ? `--${prefix}-cert` : `--${prefix}-key`);
   return t;
 }
 
-function customHeaders(raw: Raw): Record<string, string> {
+function customHeaders(flags: Flags): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const h of (raw.get('custom-header') as string[] | undefined) ?? []) {
+  for (const h of flags.list('custom-header')) {
     const colon = h.indexOf(':');
     const key = h.slice(0, colon).trim();
-    if (colon <= 0 || !key) throw new ConfigError(`--custom-header must look like 'name: value', got '${h}'`);
+    if (colon <= 0 || !key) throw new ConfigError(`--custom-header must look like 'name: value', got '${h}'`, '--custom-header');
     out[key] = h.slice(colon + 1).trim();
   }
   return out;
 }
 
-function logLevel(raw: Raw): Level {
-  const v = str(raw, 'log-level') ?? 'info';
+function logLevel(flags: Flags): Level {
+  const v = flags.str('log-level')!;
   if (v === 'debug' || v === 'info' || v === 'warn' || v === 'error') return v;
-  throw new ConfigError(`--log-level must be debug, info, warn or error, got '${v}'`);
+  throw new ConfigError(`--log-level must be debug, info, warn or error, got '${v}'`, '--log-level');
 }
 
 export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
-  const raw = parseFlags(argv);
-  const redisConfig = redis(raw, env);
-  const port = int(raw, 'port', 0, 65535) ?? 8000;
-  const apiPort = int(raw, 'api-port', 0, 65535) ?? port + 1;
-  const metricsPort = int(raw, 'metrics-port', 0, 65535);
-  if (raw.has('error-target') && raw.has('error-path')) {
-    throw new ConfigError('--error-target and --error-path cannot be used together');
+  const flags = parseFlags(argv, FLAGS);
+  const redisConfig = redis(flags, env);
+  const port = flags.int('port')!;
+  const apiPort = flags.int('api-port') ?? port + 1;
+  const metricsPort = flags.int('metrics-port');
+  if (flags.has('error-target') && flags.has('error-path')) {
+    throw new ConfigError('--error-target and --error-path cannot be used together', '--error-path');
   }
-  const ssl = tls(raw, 'ssl');
-  const redirectPort = int(raw, 'redirect-port', 0, 65535);
-  if (redirectPort !== undefined && !ssl) throw new ConfigError('--redirect-port needs --ssl-key and --ssl-cert');
-  const metricsSocket = str(raw, 'metrics-socket');
+  const ssl = tls(flags, 'ssl');
+  const redirectPort = flags.int('redirect-port');
+  if (redirectPort !== undefined && !ssl) throw new ConfigError('--redirect-port needs --ssl-key and --ssl-cert', '--redirect-port');
+  const metricsSocket = flags.str('metrics-socket');
   return {
-    listen: str(raw, 'socket') ? { path: str(raw, 'socket') } : { host: str(raw, 'ip') || undefined, port },
-    apiListen: str(raw, 'api-socket') ? { path: str(raw, 'api-socket') } : { host: str(raw, 'api-ip') ?? 'localhost', port: apiPort },
-    metricsListen: metricsSocket ? { path: metricsSocket } : metricsPort === undefined ? undefined : { host: str(raw, 'metrics-ip') || undefined, port: metricsPort },
+    listen: flags.str('socket') ? { path: flags.str('socket') } : { host: flags.str('ip') || undefined, port },
+    apiListen: flags.str('api-socket') ? { path: flags.str('api-socket') } : { host: flags.str('api-ip'), port: apiPort },
+    metricsListen: metricsSocket ? { path: metricsSocket } : metricsPort === undefined ? undefined : { host: flags.str('metrics-ip') || undefined, port: metricsPort },
     ssl,
-    apiSsl: tls(raw, 'api-ssl'),
-    clientSsl: tls(raw, 'client-ssl'),
-    defaultTarget: httpUrl(raw, 'default-target'),
-    errorTarget: httpUrl(raw, 'error-target'),
-    errorPath: str(raw, 'error-path'),
+    apiSsl: tls(flags, 'api-ssl'),
+    clientSsl: tls(flags, 'client-ssl'),
+    defaultTarget: httpUrl(flags, 'default-target'),
+    errorTarget: httpUrl(flags, 'error-target'),
+    errorPath: flags.str('error-path'),
     redirectPort,
-    redirectTo: int(raw, 'redirect-to', 1, 65535),
-    pidFile: str(raw, 'pid-file'),
-    xForward: bool(raw, 'x-forward', true),
-    prependPath: bool(raw, 'prepend-path', true),
-    includePrefix: bool(raw, 'include-prefix', true),
-    autoRewrite: bool(raw, 'auto-rewrite'),
-    changeOrigin: bool(raw, 'change-origin'),
-    protocolRewrite: str(raw, 'protocol-rewrite'),
-    customHeaders: customHeaders(raw),
-    insecure: bool(raw, 'insecure'),
-    hostRouting: bool(raw, 'host-routing'),
-    logLevel: logLevel(raw),
-    timeout: int(raw, 'timeout', 1, 2 ** 31 - 1),
-    proxyTimeout: int(raw, 'proxy-timeout', 1, 2 ** 31 - 1),
-    keepAliveTimeout: int(raw, 'keep-alive-timeout', 1, 2 ** 31 - 1) ?? 5000,
-    front: front(raw, env),
-    workers: workers(raw),
-    shutdownTimeout: int(raw, 'shutdown-timeout', 0, 2 ** 31 - 1) ?? 10_000,
-    headersTimeout: int(raw, 'headers-timeout', 100, 2 ** 31 - 1) ?? 30_000,
+    redirectTo: flags.int('redirect-to'),
+    pidFile: flags.str('pid-file'),
+    xForward: flags.bool('x-forward'),
+    prependPath: flags.bool('prepend-path'),
+    includePrefix: flags.bool('include-prefix'),
+    autoRewrite: flags.bool('auto-rewrite'),
+    changeOrigin: flags.bool('change-origin'),
+    protocolRewrite: flags.str('protocol-rewrite'),
+    customHeaders: customHeaders(flags),
+    insecure: flags.bool('insecure'),
+    hostRouting: flags.bool('host-routing'),
+    logLevel: logLevel(flags),
+    timeout: flags.int('timeout'),
+    proxyTimeout: flags.int('proxy-timeout'),
+    keepAliveTimeout: flags.int('keep-alive-timeout')!,
+    front: front(flags, env),
+    workers: workers(flags),
+    shutdownTimeout: flags.int('shutdown-timeout')!,
+    headersTimeout: flags.int('headers-timeout')!,
     authToken: env.CONFIGPROXY_AUTH_TOKEN || undefined,
-    stateDir: str(raw, 'state-dir'),
+    stateDir: flags.str('state-dir'),
     redis: redisConfig,
-    activityIntervalMs: Math.round((num(raw, 'activity-interval', 0.1, 3600) ?? 5) * 1000),
-    hubDb: str(raw, 'hub-db'),
-    cookieSecretFile: str(raw, 'cookie-secret-file') ?? 'jupyterhub_cookie_secret',
+    activityIntervalMs: seconds(flags, 'activity-interval'),
+    hubDb: flags.str('hub-db'),
+    cookieSecretFile: flags.str('cookie-secret-file')!,
     cookieSecretHex: env.JPY_COOKIE_SECRET || undefined,
-    cookieMaxAgeDays: num(raw, 'cookie-max-age-days', 0, 3650) ?? 14,
-    sessionTtlSec: int(raw, 'session-ttl', 60, 30 * 86400) ?? 3600,
-    idp: idp(raw),
-    adminAccess: bool(raw, 'admin-access', true),
-    dbCheckIntervalMs: Math.round((num(raw, 'db-check-interval', 0.1, 3600) ?? 5) * 1000),
-    dbTimeoutMs: int(raw, 'db-timeout', 10, 600_000) ?? 3000,
-    dbUnreachableChecks: int(raw, 'db-unreachable-checks', 1, 1000) ?? 3,
-    maxUserDrop: num(raw, 'max-user-drop', 0, 1) ?? 0.2,
-    maxIdChanges: int(raw, 'max-id-changes', 0, 1_000_000) ?? 0,
-    autoRecoverChecks: bool(raw, 'auto-recover') ? (int(raw, 'auto-recover-checks', 1, 1000) ?? 3) : undefined,
-    backup: backup(raw),
-    maintenancePage: str(raw, 'maintenance-page'),
-    maintenanceContact: str(raw, 'maintenance-contact'),
-    allowRunningServers: bool(raw, 'maintenance-allow-running-servers'),
-    operatorCidrs: (raw.get('operator-cidr') as string[] | undefined) ?? [],
-    operatorToken: str(raw, 'operator-token') ?? (env.HUB_GUARD_OPERATOR_TOKEN || undefined),
+    cookieMaxAgeDays: flags.num('cookie-max-age-days')!,
+    sessionTtlSec: flags.int('session-ttl')!,
+    idp: idp(flags),
+    adminAccess: flags.bool('admin-access'),
+    dbCheckIntervalMs: seconds(flags, 'db-check-interval'),
+    dbTimeoutMs: flags.int('db-timeout')!,
+    dbUnreachableChecks: flags.int('db-unreachable-checks')!,
+    maxUserDrop: flags.num('max-user-drop')!,
+    maxIdChanges: flags.int('max-id-changes')!,
+    autoRecoverChecks: flags.bool('auto-recover') ? flags.int('auto-recover-checks') : undefined,
+    backup: backup(flags),
+    maintenancePage: flags.str('maintenance-page'),
+    maintenanceContact: flags.str('maintenance-contact'),
+    allowRunningServers: flags.bool('maintenance-allow-running-servers'),
+    holdMonitoring: flags.bool('maintenance-hold-monitoring'),
+    operatorCidrs: flags.list('operator-cidr'),
+    operatorToken: flags.str('operator-token') ?? (env.HUB_GUARD_OPERATOR_TOKEN || undefined),
   };
 }
 
 export function helpText(): string {
-  const lines = FLAGS.map((f) => {
-    const name = f.negatable ? `--no-${f.name}` : `--${f.name}${f.arg ? ` <${f.arg}>` : ''}`;
-    return `  ${name.padEnd(36)} ${f.help}`;
-  });
   return [
     'usage: hub-guard [flags]            run the proxy (configurable-http-proxy flags)',
     '       hub-guard maintenance on --reason "…" | off | status',
@@ -476,8 +579,6 @@ export function helpText(): string {
     '',
     'The REST API token is read from CONFIGPROXY_AUTH_TOKEN.',
     '',
-    ...lines,
-    '  --help                               show this help',
-    '  --version                            show the version',
+    ...helpLines([...FLAGS, HELP_FLAG, { name: 'version', kind: 'bool', help: 'show the version' }], 36),
   ].join('\n');
 }

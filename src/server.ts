@@ -9,27 +9,30 @@ import { log, setLogLevel } from './log.js';
 import { metrics, registry } from './metrics.js';
 import { createApiApp } from './api/app.js';
 import { Forwarder } from './proxy/forward.js';
-import { createHandlers } from './proxy/handler.js';
+import { ErrorPages } from './proxy/error-pages.js';
 import { RouteTable } from './proxy/route-table.js';
 import { TargetConflicts } from './proxy/target-conflicts.js';
 import { UpstreamRoutes } from './proxy/upstream-routes.js';
 import type { StateStore } from './state/store.js';
 import { openStore } from './state/open.js';
-import { syncRoutes } from './state/route-sync.js';
-import { Maintenance } from './state/maintenance.js';
+import { syncRoutes } from './monitor/route-sync.js';
+import { Maintenance } from './monitor/maintenance.js';
 import { operatorApi } from './api/operator.js';
 import { statusPage, RefusalHistory } from './api/status-page.js';
-import { ConfigError } from './config.js';
+import { ConfigError } from './errors.js';
 import { openHubDb } from './hubdb/open.js';
 import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
-import { Watchdog } from './hubdb/watchdog.js';
+import { Watchdog } from './monitor/watchdog.js';
 import { UsersIndex } from './identity/users-index.js';
 import { loadCookieSecret } from './identity/secret.js';
 import { Sessions } from './identity/sessions.js';
 import { Assertions } from './identity/assertions.js';
 import { IdpVerifier } from './identity/idp.js';
 import { loadMaintenanceTemplate } from './pages/index.js';
-import { createGuard } from './policy/guard.js';
+import { createRequestPath, responseHook } from './pipeline/request-path.js';
+import type { PipelineDeps } from './pipeline/deps.js';
+import { GrantRefresh } from './pipeline/grant-refresh.js';
+import { Visits } from './pipeline/visits.js';
 import { parseCidrs } from './policy/operator.js';
 
 export interface Running {
@@ -59,20 +62,23 @@ function createServer(tls: TlsConfig | undefined, handler: http.RequestListener,
 
 function listen(server: http.Server, where: Listen, flag: string): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
-    server.once('error', (e: NodeJS.ErrnoException) => reject(new Error(`${flag}: cannot listen on ${where.path ?? `${where.host ?? '*'}:${where.port}`}: ${e.code ?? e.message}`)));
+    server.once('error', (e: NodeJS.ErrnoException) => reject(new ConfigError(`${flag}: cannot listen on ${where.path ?? `${where.host ?? '*'}:${where.port}`}: ${e.code ?? e.message}`, flag)));
     const done = () => resolve(where.path ? undefined : (server.address() as AddressInfo).port);
     if (where.path) server.listen(where.path, done);
     else server.listen(where.port, where.host, done);
   });
 }
 
-/** Turns a bad value found while building the parts into a start-up error naming its flag. */
-function configured<T>(flag: string, make: () => T): T {
+/**
+ * Turns a bad value found while building the parts into a start-up error naming its flag: a ConfigError that names
+ * one already stays as it is; any other error (from Node or a library) gets `flag` in front of its message.
+ */
+export function configured<T>(flag: string, make: () => T): T {
   try {
     return make();
   } catch (e) {
-    const msg = (e as Error).message;
-    throw new ConfigError(msg.includes('--') || msg.includes('JPY_') ? msg : `${flag}: ${msg}`);
+    if (e instanceof ConfigError && e.flag !== undefined) throw e;
+    throw new ConfigError(`${flag}: ${e instanceof Error ? e.message : String(e)}`, flag);
   }
 }
 
@@ -128,24 +134,21 @@ export async function startServer(cfg: Config): Promise<Running> {
   // JupyterHub and zero-to-jupyterhub point --default-target and --error-target at the hub; any other default target
   // is some other service, and gets no credentials
   const defaultIsHub = !!cfg.defaultTarget && !!cfg.errorTarget && new URL(cfg.defaultTarget).origin === new URL(cfg.errorTarget).origin;
-  const guard = createGuard({
-    users, secret, maxAgeDays: cfg.cookieMaxAgeDays, idp,
-    sessions,
+  const deps: PipelineDeps = {
+    cfg, routes, conflicts, maintenance,
+    errors: new ErrorPages(cfg),
+    identity: { users, secret, maxAgeDays: cfg.cookieMaxAgeDays, idp, sessions },
     assertions: guardKeys,
-    maintenance, conflicts,
-    adminAccess: cfg.adminAccess,
-    allowRunningServers: cfg.allowRunningServers,
-    operatorTokens: operatorTokens(),
-    operatorCidrs, template,
-    contact: cfg.maintenanceContact,
+    operators: { tokens: operatorTokens(), cidrs: operatorCidrs },
+    pages: { template, contact: cfg.maintenanceContact },
     report: (problem) => watchdog?.report(problem),
     refresh: () => watchdog?.refreshOnMiss(),
-    match: (path) => routes.match(path),
+    grants: new GrantRefresh(watchdog && (() => watchdog.freshCheck())),
+    visits: new Visits(users, cfg.adminAccess),
     isHub: (route) => route.data.hub === true || (defaultIsHub && route.data.target === cfg.defaultTarget && route.owner === undefined),
-  });
-
-  const forwarder = new Forwarder(cfg);
-  const handlers = createHandlers(cfg, routes, forwarder, guard);
+  };
+  const forwarder = new Forwarder(cfg, responseHook(deps));
+  const handlers = createRequestPath(deps, forwarder);
   // Node enforces headersTimeout only when it sweeps connections (every 30 s by default): sweep often enough
   const publicServer = createServer(cfg.ssl, handlers.request, { connectionsCheckingInterval: Math.min(1000, cfg.headersTimeout) });
   publicServer.on('upgrade', handlers.upgrade);

@@ -1,13 +1,6 @@
 // Token checks for the API port, in CHP's form (`Authorization: token <t>`), compared in constant time.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-
-const digest = (s: string) => createHash('sha256').update(s).digest();
-
-/** Equal-length digests make the comparison independent of where the strings differ, and of their lengths. */
-export function tokensEqual(given: string, expected: string): boolean {
-  return timingSafeEqual(digest(given), digest(expected));
-}
+import { tokensEqual } from '../tokens.js';
 
 /** The token after `token ` anywhere in the header, as CHP's unanchored `/token\s+(\S+)/` reads it. */
 export function tokenFrom(header: string | undefined): string | undefined {

@@ -1,7 +1,7 @@
 // The operators' API on the API port: maintenance on/off/status and the guard's status.
 import express, { Router } from 'express';
-import type { Watchdog } from '../hubdb/watchdog.js';
-import type { Maintenance } from '../state/maintenance.js';
+import type { Watchdog } from '../monitor/watchdog.js';
+import type { Maintenance } from '../monitor/maintenance.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import type { TargetConflicts } from '../proxy/target-conflicts.js';
 import { requireToken } from './auth.js';

@@ -6,7 +6,8 @@ import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import { PAGE_HEADER } from '../pages/assets.js';
 import { renderStatusPage, STATUS_CSP, type RefusalSeries, type StatusRoute, type StatusView } from '../pages/status.js';
-import { tokenFrom, tokensEqual } from './auth.js';
+import { tokensEqual } from '../tokens.js';
+import { tokenFrom } from './auth.js';
 import type { OperatorDeps } from './operator.js';
 
 const MINUTE = 60_000;

@@ -4,11 +4,18 @@
 import { basename } from 'node:path';
 import { parseHubDbUrl, type HubDbTarget } from '../hubdb/url.js';
 import { backupStem, listBackups, verifyBackup, type BackupInfo, type Verification } from '../doctor/backups.js';
-import { UsageError, parseCommandArgs } from './args.js';
+import { ConfigError, HELP_FLAG, helpLines, parseFlags, type FlagSpec } from '../config.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+
+const FLAGS: FlagSpec[] = [
+  { name: 'backup-dir', kind: 'string', arg: 'dir', help: 'where the backups are' },
+  { name: 'db', kind: 'string', arg: 'url', help: "the hub's sqlite db_url, so the steps name the real file" },
+  { name: 'backup', kind: 'string', arg: 'name', help: 'one backup by file name instead of the newest' },
+  { name: 'json', kind: 'bool', help: 'print the result as JSON (list, verify)' },
+];
 
 const HELP = `usage: hub-guard backup list --backup-dir DIR [--json]
        hub-guard backup verify --backup-dir DIR [--backup NAME] [--json]
@@ -23,11 +30,7 @@ healthy; doctor --apply takes one before it writes.
                  It prints the steps only; it never touches the live database.
 
 options:
-  --backup-dir <dir>   where the backups are
-  --db <url>           the hub's sqlite db_url, so the steps name the real file
-  --backup <name>      one backup by file name instead of the newest
-  --json               print the result as JSON (list, verify)
-  --help               show this help
+${helpLines([...FLAGS, HELP_FLAG], 20).join('\n')}
 
 PostgreSQL and MySQL hubs are backed up by the database service instead: see docs/doctor.md.
 Exit codes: 0 done, 1 no usable backup or a backup failed its check, 2 bad command line.`;
@@ -42,30 +45,26 @@ interface Options {
 }
 
 function parse(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
-  const args = parseCommandArgs(argv, { command: 'backup', values: ['backup-dir', 'db', 'backup'], switches: ['json'], positional: true });
-  if (args === 'help') return 'help';
-  const { positional, values } = args;
-  const json = args.switches.has('json');
-  for (const [name, value] of values) if (value === '') throw new UsageError(`--${name} must not be empty`);
+  const flags = parseFlags(argv, FLAGS, { command: 'backup', positional: true });
+  if (flags.help) return 'help';
+  const { positional } = flags;
+  const json = flags.bool('json');
+  for (const [name, value] of flags.values()) if (value === '') throw new ConfigError(`--${name} must not be empty`, `--${name}`);
   const action = positional[0];
-  if (action === undefined) throw new UsageError('say what to do: list, verify or restore-plan (see hub-guard backup --help)');
-  if (action !== 'list' && action !== 'verify' && action !== 'restore-plan') throw new UsageError(`unknown action '${action}': use list, verify or restore-plan`);
-  if (positional.length > 1) throw new UsageError(`unexpected argument '${positional[1]}'`);
-  const dir = values.get('backup-dir');
-  if (dir === undefined) throw new UsageError('--backup-dir DIR is required (the directory the watchdog or doctor --apply writes backups to)');
-  const backup = values.get('backup');
-  if (backup !== undefined && action === 'list') throw new UsageError('--backup is for verify and restore-plan');
-  if (backup !== undefined && backup !== basename(backup)) throw new UsageError('--backup takes a file name from "hub-guard backup list", not a path');
-  if (json && action === 'restore-plan') throw new UsageError('restore-plan prints steps for a person; --json is for list and verify');
+  if (action === undefined) throw new ConfigError('say what to do: list, verify or restore-plan (see hub-guard backup --help)');
+  if (action !== 'list' && action !== 'verify' && action !== 'restore-plan') throw new ConfigError(`unknown action '${action}': use list, verify or restore-plan`);
+  if (positional.length > 1) throw new ConfigError(`unexpected argument '${positional[1]}'`);
+  const dir = flags.str('backup-dir');
+  if (dir === undefined) throw new ConfigError('--backup-dir DIR is required (the directory the watchdog or doctor --apply writes backups to)', '--backup-dir');
+  const backup = flags.str('backup');
+  if (backup !== undefined && action === 'list') throw new ConfigError('--backup is for verify and restore-plan', '--backup');
+  if (backup !== undefined && backup !== basename(backup)) throw new ConfigError('--backup takes a file name from "hub-guard backup list", not a path', '--backup');
+  if (json && action === 'restore-plan') throw new ConfigError('restore-plan prints steps for a person; --json is for list and verify', '--json');
   let db: Options['db'];
-  const url = values.get('db');
+  const url = flags.str('db');
   if (url !== undefined) {
-    if (action !== 'restore-plan') throw new UsageError('--db is for restore-plan');
-    try {
-      db = { url, target: parseHubDbUrl(url, '--db', env) };
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    if (action !== 'restore-plan') throw new ConfigError('--db is for restore-plan', '--db');
+    db = { url, target: parseHubDbUrl(url, '--db', env) };
   }
   return { action, dir, db, backup, json };
 }
@@ -187,7 +186,7 @@ export async function runBackup(argv: string[], io: Partial<Printer & { env: Nod
   try {
     o = parse(argv, io.env ?? process.env);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
+    if (!(e instanceof ConfigError)) throw e;
     p.err(`hub-guard backup: ${e.message}`);
     return EXIT_USAGE;
   }

@@ -15,12 +15,33 @@ import { buildPlan, planSql } from '../doctor/plan.js';
 import { renderReport, type AdvisedFinding, type DoctorReport } from '../doctor/report.js';
 import { ApplyError, applyPlanToSqlite, readSqliteUsersSchema } from '../doctor/sqlite-apply.js';
 import { parsePvcList, VolumeListError } from '../doctor/volumes.js';
-import { UsageError, parseCommandArgs } from './args.js';
+import { ConfigError, HELP_FLAG, helpLines, parseFlags, type FlagSpec } from '../config.js';
 
 const EXIT_HEALTHY = 0;
 const EXIT_FINDINGS = 1;
 const EXIT_USAGE = 2;
 const DEFAULT_TIMEOUT_MS = 10_000;
+
+const FLAGS: FlagSpec[] = [
+  {
+    name: 'db', kind: 'string', arg: 'url',
+    help: "the hub's db_url: sqlite:////abs/path.sqlite, postgresql://user@host/db, mysql://user@host/db\n(password from the URL, PGPASSWORD or MYSQL_PWD)",
+  },
+  { name: 'baseline', kind: 'string', arg: 'file', help: "a baseline JSON (hub-guard's <state-dir>/baseline.json): names and ids known while healthy" },
+  { name: 'state-dir', kind: 'string', arg: 'dir', help: "hub-guard's --state-dir, to read its baseline from" },
+  { name: 'pvcs', kind: 'string', arg: 'file', help: 'the output of "kubectl get pvc -o json": derive users and their old ids from volume claims' },
+  { name: 'json', kind: 'bool', help: 'print the report as JSON' },
+  { name: 'sql', kind: 'string', arg: 'file', help: "also write the plan's SQL to this file (mode 0600: it holds new login ids)" },
+  {
+    name: 'apply', kind: 'bool',
+    help: 'sqlite only: take a verified backup, then apply the plan in one transaction and check again.\n' +
+      'Stop the hub first. PostgreSQL/MySQL: take a dump and run the --sql file with psql/mysql.',
+  },
+  { name: 'yes', kind: 'bool', help: 'do not ask for confirmation (needed with --apply when not on a terminal)' },
+  { name: 'backup-dir', kind: 'string', arg: 'dir', help: "where --apply puts its backup (default: the database file's directory)" },
+  // a string, so that a bad value gets doctor's own message
+  { name: 'timeout', kind: 'string', arg: 'ms', default: DEFAULT_TIMEOUT_MS, help: 'deadline for reading the database (default {default})' },
+];
 
 const HELP = `usage: hub-guard doctor --db URL [--baseline FILE | --state-dir DIR] [--pvcs FILE] [--json] [--sql FILE]
                         [--apply [--yes] [--backup-dir DIR]] [--timeout MS]
@@ -32,19 +53,7 @@ their old ids back from the last known good baseline (moving spawners, tokens, r
 --pvcs, re-creates users from their volume claims. Nothing is written unless --apply.
 
 options:
-  --db <url>           the hub's db_url: sqlite:////abs/path.sqlite, postgresql://user@host/db, mysql://user@host/db
-                       (password from the URL, PGPASSWORD or MYSQL_PWD)
-  --baseline <file>    a baseline JSON (hub-guard's <state-dir>/baseline.json): names and ids known while healthy
-  --state-dir <dir>    hub-guard's --state-dir, to read its baseline from
-  --pvcs <file>        the output of "kubectl get pvc -o json": derive users and their old ids from volume claims
-  --json               print the report as JSON
-  --sql <file>         also write the plan's SQL to this file (mode 0600: it holds new login ids)
-  --apply              sqlite only: take a verified backup, then apply the plan in one transaction and check again.
-                       Stop the hub first. PostgreSQL/MySQL: take a dump and run the --sql file with psql/mysql.
-  --yes                do not ask for confirmation (needed with --apply when not on a terminal)
-  --backup-dir <dir>   where --apply puts its backup (default: the database file's directory)
-  --timeout <ms>       deadline for reading the database (default ${DEFAULT_TIMEOUT_MS})
-  --help               show this help
+${helpLines([...FLAGS, HELP_FLAG], 20).join('\n')}
 
 Exit codes: 0 healthy and nothing to repair, 1 findings or a plan (after --apply: findings left), 2 bad command line
 or --apply refused.`;
@@ -63,35 +72,23 @@ interface Options {
   timeoutMs: number;
 }
 
-const VALUE_FLAGS = new Set(['db', 'baseline', 'state-dir', 'pvcs', 'sql', 'backup-dir', 'timeout']);
-const SWITCHES = new Set(['json', 'apply', 'yes']);
-
 function parse(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
-  const args = parseCommandArgs(argv, { command: 'doctor', values: [...VALUE_FLAGS], switches: [...SWITCHES], positional: false });
-  if (args === 'help') return 'help';
-  const { values, switches } = args;
-  for (const [name, value] of values) if (value === '') throw new UsageError(`--${name} must not be empty`);
-  const db = values.get('db');
-  if (db === undefined) throw new UsageError('--db URL is required (the hub\'s db_url, e.g. sqlite:////srv/jupyterhub/jupyterhub.sqlite)');
-  let target: HubDbTarget;
-  try {
-    target = parseHubDbUrl(db, '--db', env);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  if (values.has('baseline') && values.has('state-dir')) throw new UsageError('--baseline and --state-dir cannot be used together');
-  const apply = switches.has('apply');
-  if (switches.has('yes') && !apply) throw new UsageError('--yes only goes with --apply');
-  if (values.has('backup-dir') && !apply) throw new UsageError('--backup-dir only goes with --apply (the watchdog has its own)');
-  let timeoutMs = DEFAULT_TIMEOUT_MS;
-  const timeout = values.get('timeout');
-  if (timeout !== undefined) {
-    if (!/^\d{1,7}$/.test(timeout) || Number(timeout) < 1) throw new UsageError('--timeout must be a whole number of milliseconds, at least 1');
-    timeoutMs = Number(timeout);
-  }
+  const flags = parseFlags(argv, FLAGS, { command: 'doctor' });
+  if (flags.help) return 'help';
+  for (const [name, value] of flags.values()) if (value === '') throw new ConfigError(`--${name} must not be empty`, `--${name}`);
+  const db = flags.str('db');
+  if (db === undefined) throw new ConfigError('--db URL is required (the hub\'s db_url, e.g. sqlite:////srv/jupyterhub/jupyterhub.sqlite)', '--db');
+  const target = parseHubDbUrl(db, '--db', env);
+  if (flags.has('baseline') && flags.has('state-dir')) throw new ConfigError('--baseline and --state-dir cannot be used together', '--state-dir');
+  const apply = flags.bool('apply');
+  const yes = flags.bool('yes');
+  if (yes && !apply) throw new ConfigError('--yes only goes with --apply', '--yes');
+  if (flags.has('backup-dir') && !apply) throw new ConfigError('--backup-dir only goes with --apply (the watchdog has its own)', '--backup-dir');
+  const timeout = flags.str('timeout')!;
+  if (!/^\d{1,7}$/.test(timeout) || Number(timeout) < 1) throw new ConfigError('--timeout must be a whole number of milliseconds, at least 1', '--timeout');
   return {
-    db, target, baselineFile: values.get('baseline'), stateDir: values.get('state-dir'), pvcs: values.get('pvcs'),
-    json: switches.has('json'), sqlFile: values.get('sql'), apply, yes: switches.has('yes'), backupDir: values.get('backup-dir'), timeoutMs,
+    db, target, baselineFile: flags.str('baseline'), stateDir: flags.str('state-dir'), pvcs: flags.str('pvcs'),
+    json: flags.bool('json'), sqlFile: flags.str('sql'), apply, yes, backupDir: flags.str('backup-dir'), timeoutMs: Number(timeout),
   };
 }
 
@@ -99,7 +96,7 @@ function validBaseline(v: unknown, where: string): Baseline {
   const b = v as Partial<Baseline> | null;
   const ok = typeof b === 'object' && b !== null && Number.isFinite(b.highWater) && Number.isFinite(b.updatedAt) &&
     typeof b.users === 'object' && b.users !== null && !Array.isArray(b.users) && Object.values(b.users).every((id) => Number.isSafeInteger(id));
-  if (!ok) throw new UsageError(`${where} is not a hub-guard baseline (expected {"highWater": n, "users": {"name": id, …}, "updatedAt": ms})`);
+  if (!ok) throw new ConfigError(`${where} is not a hub-guard baseline (expected {"highWater": n, "users": {"name": id, …}, "updatedAt": ms})`);
   return baselineFrom(b as Baseline);
 }
 
@@ -109,7 +106,7 @@ async function loadStateDoc(dir: string, key: string, what: string): Promise<unk
   try {
     return await store.load(key);
   } catch (e) {
-    throw new UsageError(`${what}: ${(e as Error).message.replace(/^--state-dir: /, '')}`);
+    throw new ConfigError(`${what}: ${(e as Error).message.replace(/^--state-dir: /, '')}`);
   } finally {
     await store.close();
   }
@@ -124,7 +121,7 @@ async function loadBaseline(o: Options): Promise<{ baseline: Baseline; source: s
     } catch {
       // reported below
     }
-    if (!isFile) throw new UsageError(`--baseline ${file}: no such file`);
+    if (!isFile) throw new ConfigError(`--baseline ${file}: no such file`, '--baseline');
     // A file named like a state document (baseline.json, copied out of a --state-dir) may carry the store's envelope.
     const name = basename(file);
     let doc: unknown;
@@ -134,7 +131,7 @@ async function loadBaseline(o: Options): Promise<{ baseline: Baseline; source: s
       try {
         doc = JSON.parse(readFileSync(file, 'utf8'));
       } catch (e) {
-        throw new UsageError(`--baseline ${file}: ${e instanceof SyntaxError ? 'not valid JSON' : (e as Error).message}`);
+        throw new ConfigError(`--baseline ${file}: ${e instanceof SyntaxError ? 'not valid JSON' : (e as Error).message}`, '--baseline');
       }
     }
     return { baseline: validBaseline(doc, `--baseline ${file}`), source: file };
@@ -147,7 +144,7 @@ async function loadBaseline(o: Options): Promise<{ baseline: Baseline; source: s
     } catch {
       // reported below
     }
-    if (!isDir) throw new UsageError(`--state-dir ${o.stateDir}: no such directory`);
+    if (!isDir) throw new ConfigError(`--state-dir ${o.stateDir}: no such directory`, '--state-dir');
     const doc = await loadStateDoc(o.stateDir, 'baseline', `--state-dir ${o.stateDir}`);
     if (doc === undefined) return null;
     return { baseline: validBaseline(doc, `${o.stateDir}/baseline.json`), source: `${o.stateDir}/baseline.json` };
@@ -160,12 +157,12 @@ function loadPvcs(file: string): ReturnType<typeof parsePvcList> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UsageError(`--pvcs ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new ConfigError(`--pvcs ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, '--pvcs');
   }
   try {
     return parsePvcList(text);
   } catch (e) {
-    if (e instanceof VolumeListError) throw new UsageError(`--pvcs ${file}: ${e.message}`);
+    if (e instanceof VolumeListError) throw new ConfigError(`--pvcs ${file}: ${e.message}`, '--pvcs');
     throw e;
   }
 }
@@ -258,11 +255,11 @@ export async function runDoctor(argv: string[], io: Partial<DoctorIo> = {}): Pro
       p.err(`hub-guard doctor: ${serverRoute(o.target, o.db)}`);
       return EXIT_USAGE;
     }
-    if (o.apply && !o.yes && !p.isTTY) throw new UsageError('--apply asks for confirmation on a terminal; add --yes to apply without asking');
+    if (o.apply && !o.yes && !p.isTTY) throw new ConfigError('--apply asks for confirmation on a terminal; add --yes to apply without asking', '--apply');
     baseline = await loadBaseline(o);
     if (o.pvcs !== undefined) pvcs = loadPvcs(o.pvcs);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
+    if (!(e instanceof ConfigError)) throw e;
     p.err(`hub-guard doctor: ${e.message}`);
     return EXIT_USAGE;
   }

@@ -5,8 +5,9 @@ import https from 'node:https';
 import { hostname, userInfo } from 'node:os';
 import { statSync } from 'node:fs';
 import { FileStore } from '../state/store.js';
-import { Maintenance, type AuditEntry, type MaintenanceState } from '../state/maintenance.js';
-import { UsageError, parseCommandArgs } from './args.js';
+import { Maintenance, type AuditEntry, type MaintenanceState } from '../monitor/maintenance.js';
+import { ConfigError, HELP_FLAG, helpLines, parseFlags, type FlagSpec } from '../config.js';
+import { HubGuardError } from '../errors.js';
 
 const DEFAULT_API_URL = 'http://127.0.0.1:8001';
 const TIMEOUT_MS = 10_000;
@@ -15,6 +16,18 @@ const MAX_REASON = 2000;
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
 const EXIT_USAGE = 2;
+
+const FLAGS: FlagSpec[] = [
+  { name: 'reason', kind: 'string', arg: 'text', help: 'why (required for "on"; shown to users on the maintenance page and kept in the audit trail)' },
+  { name: 'api-url', kind: 'string', arg: 'url', default: DEFAULT_API_URL, help: 'the API port of the running hub-guard (default {default})' },
+  {
+    name: 'state-dir', kind: 'string', arg: 'dir',
+    help: 'act on hub-guard\'s state files instead of its API. A running hub-guard reads them only when\n' +
+      'it starts, so use this for a hub-guard that is stopped (the change takes effect at its next\n' +
+      'start); use --api-url for a running one.',
+  },
+  { name: 'json', kind: 'bool', help: 'print the result as JSON' },
+];
 
 const HELP = `usage: hub-guard maintenance on --reason "…" [options]
        hub-guard maintenance off [--reason "…"] [options]
@@ -25,19 +38,16 @@ the reason (operators bypass it; health and metrics still answer). Each change i
 Automatic maintenance (raised by the DB watchdog) stays on until someone runs "maintenance off".
 
 options:
-  --reason <text>      why (required for "on"; shown to users on the maintenance page and kept in the audit trail)
-  --api-url <url>      the API port of the running hub-guard (default ${DEFAULT_API_URL})
-  --state-dir <dir>    act on hub-guard's state files instead of its API. A running hub-guard reads them only when
-                       it starts, so use this for a hub-guard that is stopped (the change takes effect at its next
-                       start); use --api-url for a running one.
-  --json               print the result as JSON
-  --help               show this help
+${helpLines([...FLAGS, HELP_FLAG], 20).join('\n')}
 
 The token is read from HUB_GUARD_OPERATOR_TOKEN, or else CONFIGPROXY_AUTH_TOKEN (the one hub-guard runs with).
 The audit line names you as $USER@<hostname>.
 Exit codes: 0 done, 1 the change or query failed (refused token, API unreachable, …), 2 bad command line.`;
 
-class Failure extends Error {}
+/** The change or query did not work (exit code 1). */
+class Failure extends HubGuardError {
+  readonly code = 'command-failed';
+}
 
 interface Options {
   action: 'on' | 'off' | 'status';
@@ -48,42 +58,42 @@ interface Options {
 }
 
 function parse(argv: string[]): Options | 'help' {
-  const args = parseCommandArgs(argv, { command: 'maintenance', values: ['reason', 'api-url', 'state-dir'], switches: ['json'], positional: true });
-  if (args === 'help') return 'help';
-  const { positional, values } = args;
-  const json = args.switches.has('json');
-  if (positional.length === 0) throw new UsageError('say what to do: on, off or status (see hub-guard maintenance --help)');
+  const flags = parseFlags(argv, FLAGS, { command: 'maintenance', positional: true });
+  if (flags.help) return 'help';
+  const { positional } = flags;
+  const json = flags.bool('json');
+  if (positional.length === 0) throw new ConfigError('say what to do: on, off or status (see hub-guard maintenance --help)');
   const action = positional[0];
-  if (action !== 'on' && action !== 'off' && action !== 'status') throw new UsageError(`unknown action '${action}': use on, off or status`);
-  if (positional.length > 1) throw new UsageError(`unexpected argument '${positional[1]}' (a reason goes in --reason "…", quoted)`);
+  if (action !== 'on' && action !== 'off' && action !== 'status') throw new ConfigError(`unknown action '${action}': use on, off or status`);
+  if (positional.length > 1) throw new ConfigError(`unexpected argument '${positional[1]}' (a reason goes in --reason "…", quoted)`);
 
-  let reason = values.get('reason');
+  let reason = flags.str('reason');
   if (reason !== undefined) {
     reason = reason.trim();
-    if (action === 'status') throw new UsageError('--reason is for on and off, not status');
-    if (!reason) throw new UsageError('--reason must not be empty');
-    if (reason.length > MAX_REASON) throw new UsageError(`--reason is longer than ${MAX_REASON} characters`);
+    if (action === 'status') throw new ConfigError('--reason is for on and off, not status', '--reason');
+    if (!reason) throw new ConfigError('--reason must not be empty', '--reason');
+    if (reason.length > MAX_REASON) throw new ConfigError(`--reason is longer than ${MAX_REASON} characters`, '--reason');
   } else if (action === 'on') {
-    throw new UsageError('maintenance on needs --reason "…" (users see it on the maintenance page)');
+    throw new ConfigError('maintenance on needs --reason "…" (users see it on the maintenance page)', '--reason');
   }
 
-  const stateDir = values.get('state-dir');
-  const rawUrl = values.get('api-url');
-  if (stateDir !== undefined && rawUrl !== undefined) throw new UsageError('--api-url and --state-dir cannot be used together');
-  if (stateDir !== undefined && !stateDir) throw new UsageError('--state-dir must not be empty');
-  return { action, reason, json, stateDir, apiUrl: stateDir === undefined ? apiUrl(rawUrl ?? DEFAULT_API_URL) : undefined };
+  const stateDir = flags.str('state-dir');
+  if (stateDir !== undefined && flags.has('api-url')) throw new ConfigError('--api-url and --state-dir cannot be used together', '--state-dir');
+  if (stateDir !== undefined && !stateDir) throw new ConfigError('--state-dir must not be empty', '--state-dir');
+  return { action, reason, json, stateDir, apiUrl: stateDir === undefined ? apiUrl(flags.str('api-url')!) : undefined };
 }
 
 function apiUrl(raw: string): URL {
+  const bad = (message: string) => new ConfigError(message, '--api-url');
   let u: URL;
   try {
     u = new URL(raw);
   } catch {
-    throw new UsageError(`--api-url must be a URL like ${DEFAULT_API_URL}, got '${raw}'`);
+    throw bad(`--api-url must be a URL like ${DEFAULT_API_URL}, got '${raw}'`);
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--api-url must be an http or https URL, got '${raw}'`);
-  if (u.username || u.password) throw new UsageError('--api-url must not carry credentials; the token comes from HUB_GUARD_OPERATOR_TOKEN');
-  if (u.search || u.hash) throw new UsageError(`--api-url must not have a query or fragment, got '${raw}'`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw bad(`--api-url must be an http or https URL, got '${raw}'`);
+  if (u.username || u.password) throw bad('--api-url must not carry credentials; the token comes from HUB_GUARD_OPERATOR_TOKEN');
+  if (u.search || u.hash) throw bad(`--api-url must not have a query or fragment, got '${raw}'`);
   if (!u.pathname.endsWith('/')) u.pathname += '/';
   return u;
 }
@@ -291,7 +301,7 @@ export async function runMaintenance(argv: string[], env: NodeJS.ProcessEnv = pr
   try {
     o = parse(argv);
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
+    if (!(e instanceof ConfigError)) throw e;
     p.err(`hub-guard maintenance: ${e.message}`);
     return EXIT_USAGE;
   }

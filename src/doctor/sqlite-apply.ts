@@ -1,8 +1,11 @@
 // Applying a plan to a sqlite hub database: all of it in one transaction, or none of it.
 import Database from 'better-sqlite3';
+import { HubGuardError } from '../errors.js';
 import type { Plan, SqliteUsersSchema } from './plan.js';
 
-export class ApplyError extends Error {}
+export class ApplyError extends HubGuardError {
+  readonly code = 'apply-failed';
+}
 
 /** The users table's CREATE statement and its indexes and triggers, for the plan's NOT NULL rebuild. */
 export function readSqliteUsersSchema(file: string): SqliteUsersSchema | null {

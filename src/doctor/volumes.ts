@@ -2,6 +2,7 @@
 // gone. Claim names carry the user name (and, in the 2017 scheme, the user id) in one of kubespawner's three
 // naming schemes; the annotation hub.jupyter.org/username carries the raw name and wins when present.
 import { lossySlug } from '../hubdb/checks.js';
+import { HubGuardError } from '../errors.js';
 import { guessSafeSlugNames, safeSlug, unescapeSlug } from './slugs.js';
 
 export interface PvcItem {
@@ -12,7 +13,9 @@ export interface PvcItem {
   annotations: Record<string, string>;
 }
 
-export class VolumeListError extends Error {}
+export class VolumeListError extends HubGuardError {
+  readonly code = 'bad-volume-list';
+}
 
 const USERNAME_KEY = 'hub.jupyter.org/username';
 

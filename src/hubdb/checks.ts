@@ -1,4 +1,5 @@
 import { isCookieId } from '../jupyterhub/conventions.js';
+import { RELEASE_HEADS } from '../jupyterhub/releases.js';
 import { recordOf } from '../records.js';
 import type { HubSnapshot, HubUser } from './snapshot.js';
 
@@ -38,7 +39,7 @@ export interface CheckOptions {
 }
 
 /** The alembic head of each JupyterHub release line: 1.x, 2.x, 3.x, 4.x, 5.x, 6.0 beta. */
-export const KNOWN_ALEMBIC_HEADS = ['4dc2d5a8c53c', '833da8570507', '651f5419b74d', '0eee8c825d24', '4621fec11365', 'f460b0348206'];
+export const KNOWN_ALEMBIC_HEADS = RELEASE_HEADS.map((r) => r.head);
 
 export const DEFAULT_CHECK_OPTIONS: CheckOptions = { maxUserDrop: 0.2, maxIdChanges: 0, knownHeads: KNOWN_ALEMBIC_HEADS };
 

@@ -1,5 +1,7 @@
+import { HubGuardError } from '../errors.js';
+
 /** A failed read of the hub database; `code` lets the caller tell "not created yet" (ENOENT) from trouble. */
-export class HubDbError extends Error {
+export class HubDbError extends HubGuardError {
   override readonly name = 'HubDbError';
   constructor(message: string, readonly code: string) {
     super(message);

@@ -3,6 +3,7 @@ import { openPostgres } from './drivers/postgres.js';
 import { openSqlite } from './drivers/sqlite.js';
 import type { Driver } from './drivers/driver.js';
 import { HubDbError } from './errors.js';
+import { ConfigError } from '../errors.js';
 import type { HubDb, HubSnapshot } from './snapshot.js';
 import { parseHubDbUrl, redactDbUrl } from './url.js';
 
@@ -22,7 +23,7 @@ export function openHubDb(url: string, opts: OpenHubDbOptions): HubDb {
   const flag = opts.flag ?? '--hub-db';
   const target = parseHubDbUrl(url, flag);
   if (!Number.isFinite(opts.timeoutMs) || opts.timeoutMs <= 0) {
-    throw new Error(`${flag}: the database timeout must be a positive number of milliseconds`);
+    throw new ConfigError(`${flag}: the database timeout must be a positive number of milliseconds`, flag);
   }
   const description = target.engine === 'sqlite' ? `sqlite ${target.file}` : redactDbUrl(url);
   const driver: Driver =

@@ -1,57 +1,16 @@
 import { createHash } from 'node:crypto';
-import { resolveAccess, parseScopes, type RoleTables } from './access.js';
+import { scopeTreeFor } from '../jupyterhub/scopes.js';
+import { resolveAccess, parseScopes, type AccessTables } from './access.js';
+import type { SqlSession } from './session.js';
+import { readShares } from './shares.js';
 import type { HubSnapshot, HubUser } from './snapshot.js';
-
-export type Row = Record<string, unknown>;
-
-/** What each engine's driver provides inside one read-only transaction; the snapshot logic is shared. */
-export interface SqlSession {
-  /** `columns`: the names of the columns the statement returns. */
-  rows(sql: string, columns: readonly string[]): Promise<Row[]>;
-  /**
-   * One value standing for the rows the statement returns, in any order, computed by the server: equal values mean
-   * equal rows. null when the server cannot give one exactly (then the rows are read).
-   */
-  digest?(sql: string, columns: readonly string[]): Promise<string | null>;
-  /** Quotes an identifier (`groups` is a reserved word in MySQL 8). */
-  quote(name: string): string;
-  tables(): Promise<string[]>;
-  columns(table: string): Promise<string[]>;
-  /** Only called when the users table has a cookie_id column. */
-  cookieIdConstraint(): Promise<{ notNull: boolean; unique: boolean }>;
-  integrity?(): Promise<string>;
-}
+import { bool, isoTimestamp, num, text } from './values.js';
 
 /** Every table JupyterHub 3.0–5.x creates; others in the same database are none of our business. */
 export const HUB_TABLES = [
   'alembic_version', 'api_tokens', 'group_role_map', 'groups', 'oauth_clients', 'oauth_codes', 'roles', 'servers',
   'service_role_map', 'services', 'share_codes', 'shares', 'spawners', 'user_group_map', 'user_role_map', 'users',
 ] as const;
-
-/** Drivers hand back BLOBs as Buffers and BIGINTs as strings or bigints; this turns them into plain values. */
-function text(v: unknown): string | null {
-  if (v === null || v === undefined) return null;
-  if (Buffer.isBuffer(v)) return v.toString('utf8');
-  if (v instanceof Date) return v.toISOString();
-  return String(v);
-}
-
-function num(v: unknown): number {
-  return typeof v === 'number' ? v : Number(text(v));
-}
-
-function bool(v: unknown): boolean {
-  if (Buffer.isBuffer(v)) return v.length === 1 && v[0] === 1; // MySQL BIT(1)
-  return v === true || v === 1 || v === 1n || v === '1' || v === 't' || v === 'true';
-}
-
-/** The hub writes naive UTC datetimes; say so with a 'Z' so the value parses the same everywhere. */
-function isoTimestamp(v: unknown): string | null {
-  const raw = text(v);
-  if (raw === null) return null;
-  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d+)?)$/.exec(raw);
-  return m ? `${m[1]}T${m[2]}Z` : raw;
-}
 
 // Which statements run may depend on the schema (tables(), columns()), never on rows read: readFingerprint()
 // runs this with no rows at all and must meet the very same statements.
@@ -91,7 +50,7 @@ export async function readSnapshot(s: SqlSession, takenAt: number): Promise<HubS
 
   const pairs = async (table: string, a: string, b: string): Promise<Array<[number, number]>> =>
     present.has(table) ? (await s.rows(`SELECT ${q(a)} AS a, ${q(b)} AS b FROM ${q(table)}`, ['a', 'b'])).map((r) => [num(r.a), num(r.b)]) : [];
-  const roleTables: RoleTables = {
+  const accessTables: AccessTables = {
     roles: new Map(
       present.has('roles')
         ? (await s.rows(`SELECT ${q('id')} AS id, ${q('scopes')} AS scopes FROM ${q('roles')}`, ['id', 'scopes'])).map((r) => [num(r.id), parseScopes(text(r.scopes))])
@@ -105,8 +64,9 @@ export async function readSnapshot(s: SqlSession, takenAt: number): Promise<HubS
     userRoles: await pairs('user_role_map', 'user_id', 'role_id'),
     groupRoles: await pairs('group_role_map', 'group_id', 'role_id'),
     userGroups: await pairs('user_group_map', 'user_id', 'group_id'),
+    shares: await readShares(s, present),
   };
-  const { access, groups } = resolveAccess(users, roleTables);
+  const { access, groups } = resolveAccess(users, accessTables, scopeTreeFor(alembicVersion, present.has('shares')));
 
   const apiTokens = present.has('api_tokens') ? num((await s.rows(`SELECT COUNT(*) AS n FROM ${q('api_tokens')}`, ['n']))[0]?.n) : 0;
   const snapshot: HubSnapshot = { takenAt, tables, alembicVersion, users, cookieIdConstraint, access, groups, apiTokens };

@@ -11,8 +11,9 @@ export interface HubUser {
 }
 
 /**
- * Who else's servers a user may open, from the `access:servers` scopes of the roles the user holds directly
- * or through groups. A user's own servers are always allowed and are not listed here.
+ * Who else's servers a user may open: from the roles the user holds directly or through groups (their scopes
+ * that are or include `access:servers`), and from 5.x shares to the user or their groups. A user's own servers
+ * are always allowed and are not listed here.
  */
 export interface AccessGrant {
   all: boolean;
@@ -20,7 +21,14 @@ export interface AccessGrant {
   groups: string[];
   /** 'owner/name'; the default server is 'owner/'. */
   servers: string[];
+  /**
+   * Servers shared until a time ('owner/name', ms epoch), sorted by server; only present when there are any. The
+   * expiry is judged when a request is decided, so a share stops counting at its expiry, not at the next read.
+   */
+  expiring?: ExpiringShare[];
 }
+
+export interface ExpiringShare { server: string; expiresAt: number }
 
 export interface HubSnapshot {
   /** ms epoch */

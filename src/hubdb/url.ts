@@ -1,4 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
+import { redactUrl as redactDbUrl } from '../redact.js';
+import { ConfigError } from '../errors.js';
 
 export type HubDbEngine = 'sqlite' | 'postgres' | 'mysql';
 
@@ -45,7 +47,7 @@ const SQLALCHEMY_URL =
 
 /**
  * Parses a JupyterHub `db_url` (SQLAlchemy URL). The password may also come from PGPASSWORD or MYSQL_PWD,
- * as z2jh passes it. Throws an Error that names `flag` and shows the URL with its password hidden.
+ * as z2jh passes it. Throws a ConfigError that names `flag` and shows the URL with its password hidden.
  */
 export function parseHubDbUrl(
   url: string,
@@ -54,7 +56,7 @@ export function parseHubDbUrl(
   cwd = process.cwd(),
 ): HubDbTarget {
   const fail = (reason: string): never => {
-    throw new Error(`${flag}: ${reason} (got ${JSON.stringify(redactDbUrl(url))})`);
+    throw new ConfigError(`${flag}: ${reason} (got ${JSON.stringify(redactDbUrl(url))})`, flag);
   };
   if (typeof url !== 'string' || url.trim() === '') fail('a database URL is required, e.g. sqlite:////srv/jupyterhub/jupyterhub.sqlite');
   const m = SQLALCHEMY_URL.exec(url.trim());
@@ -122,12 +124,4 @@ function parseQuery(text: string, fail: (reason: string) => never): Record<strin
   return out;
 }
 
-/** The URL with any password replaced by '***', safe for logs and error messages, whatever the input looks like. */
-export function redactDbUrl(url: string): string {
-  if (typeof url !== 'string') return '';
-  // Greedy to the last '@': a password with a raw '@' in it must not leak its tail as the "host".
-  // The scheme is optional so that "user:password@host/db" typed without one is hidden too.
-  return url
-    .replace(/^((?:[^:/?#@]*:\/\/)?[^:/@?#]*):(?!\/\/).*@/s, '$1:***@')
-    .replace(/([?&]password=)[^&]*/gi, '$1***');
-}
+export { redactDbUrl };

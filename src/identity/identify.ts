@@ -2,11 +2,11 @@
 // No I/O: cookie checks run against the in-memory users index; JWTs verify once and are cached.
 import type { IncomingHttpHeaders } from 'node:http';
 import type { HubUser } from '../hubdb/snapshot.js';
-import type { Identity } from '../policy/decide.js';
-import { HUB_COOKIES, cookieIdProblem } from '../jupyterhub/conventions.js';
+import type { Identity } from './types.js';
+import { HUB_COOKIES, PREFIXED_HUB_LOGIN_COOKIE, cookieIdProblem } from '../jupyterhub/conventions.js';
 import { parseCookies } from './cookies.js';
 import type { IdpVerifier } from './idp.js';
-import { SESSION_COOKIE, type SessionClaims, type Sessions } from './sessions.js';
+import { sessionToken, type SessionClaims, type Sessions } from './sessions.js';
 import { decodeSignedValue } from './tornado.js';
 import { cookieIdHash, type UsersIndex } from './users-index.js';
 
@@ -52,6 +52,8 @@ function hubCookie(cookies: Map<string, string>, d: IdentifyDeps): HubCookie {
   for (const name of HUB_COOKIES) {
     const raw = cookies.get(name);
     if (raw === undefined) continue;
+    // a hub that prefixes its cookie ignores a leftover unprefixed one from before the switch, and so does this
+    if (name !== PREFIXED_HUB_LOGIN_COOKIE && cookies.has(PREFIXED_HUB_LOGIN_COOKIE)) break;
     const one = readHubCookie(d.secret, name, raw, d);
     if (one.kind === 'problem') return one;
     if (one.kind === 'user') {
@@ -115,8 +117,8 @@ function combine(cookies: Map<string, string>, hub: HubCookie, claims: SessionCl
 export function identify(headers: IncomingHttpHeaders, d: IdentifyDeps): Resolved | Promise<Resolved> {
   const cookies = parseCookies(headers.cookie);
   const hub = hubCookie(cookies, d);
-  const sessionToken = d.sessions ? cookies.get(SESSION_COOKIE) : undefined;
-  const claims = sessionToken ? d.sessions!.verify(sessionToken) : undefined;
+  const token = d.sessions ? sessionToken(cookies) : undefined;
+  const claims = token ? d.sessions!.verify(token) : undefined;
   const idpToken = d.idp?.token(headers);
   const idpName = idpToken ? d.idp!.verify(idpToken) : undefined;
   if (claims instanceof Promise || idpName instanceof Promise) {

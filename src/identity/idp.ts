@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import type { IncomingHttpHeaders } from 'node:http';
 import { VerifyCache } from './verify-cache.js';
+import { ConfigError } from '../errors.js';
 
 export interface IdpOptions {
   header: string;
@@ -33,13 +34,13 @@ export class IdpVerifier {
       try {
         jwks = JSON.parse(readFileSync(opts.jwksFile, 'utf8'));
       } catch (e) {
-        throw new Error(`--jwks-file: cannot read a JWKS from ${opts.jwksFile}: ${(e as Error).message}`);
+        throw new ConfigError(`--jwks-file: cannot read a JWKS from ${opts.jwksFile}: ${(e as Error).message}`, '--jwks-file');
       }
       this.keys = createLocalJWKSet(jwks as Parameters<typeof createLocalJWKSet>[0]);
     } else if (opts.jwksUrl) {
       this.keys = createRemoteJWKSet(new URL(opts.jwksUrl));
     } else {
-      throw new Error('--identity-header needs --jwks-url or --jwks-file');
+      throw new ConfigError('--identity-header needs --jwks-url or --jwks-file', '--identity-header');
     }
   }
 

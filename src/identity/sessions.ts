@@ -6,6 +6,13 @@ import type { StateStore } from '../state/store.js';
 import { VerifyCache } from './verify-cache.js';
 
 export const SESSION_COOKIE = 'hub-guard-session';
+/** Behind https the session follows the hub's hardened layout: host-only, path `/`, Secure. */
+export const PREFIXED_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
+
+/** The session a request carries; the prefixed cookie wins over a leftover plain one. */
+export function sessionToken(cookies: ReadonlyMap<string, string>): string | undefined {
+  return cookies.get(PREFIXED_SESSION_COOKIE) || cookies.get(SESSION_COOKIE) || undefined;
+}
 const ISSUER = 'hub-guard';
 
 export interface SessionClaims { name: string; uid: number; cid: string; exp: number }
@@ -60,10 +67,12 @@ export class Sessions {
   }
 
   setCookie(token: string, secure: boolean): string {
-    return `${SESSION_COOKIE}=${token}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+    return `${secure ? PREFIXED_SESSION_COOKIE : SESSION_COOKIE}=${token}; Path=/; Max-Age=${this.ttlSec}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
   }
 
-  clearCookie(secure: boolean): string {
-    return `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+  /** Clearing lines for the session in both layouts (a browser may hold the plain one from before https). */
+  clearCookies(secure: boolean): string[] {
+    const plain = `${SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`;
+    return secure ? [plain, `${PREFIXED_SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax; Secure`] : [plain];
   }
 }

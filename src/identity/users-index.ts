@@ -16,6 +16,12 @@ export class UsersIndex {
   private access = new Map<string, AccessGrant>();
   private groups = new Map<string, string[]>();
   loadedAt = 0;
+  private listeners: Array<() => void> = [];
+
+  /** Called after every update: grants may have ended. */
+  onUpdate(listener: () => void): void {
+    this.listeners.push(listener);
+  }
 
   get size(): number {
     return this.byName.size;
@@ -45,6 +51,7 @@ export class UsersIndex {
     this.access = s.access;
     this.groups = s.groups;
     this.loadedAt = s.takenAt;
+    for (const listener of this.listeners) listener();
   }
 
   byCookieId(cookieId: string): CookieLookup {
@@ -59,6 +66,7 @@ export class UsersIndex {
     return this.byName.get(name);
   }
 
+  /** Shares with an expiry come as they were read: mayAccess() weighs them against the moment of the decision. */
   grant(name: string): AccessGrant | undefined {
     return this.access.get(name);
   }

@@ -1,6 +1,7 @@
 // --maintenance-page FILE: the operator's HTML, read and split into parts once at start.
 import { readFileSync } from 'node:fs';
 import { cspHash, pageCsp, POLL_SCRIPT_HASH } from './assets.js';
+import { ConfigError } from '../errors.js';
 
 export type TemplateKey = 'reason' | 'since' | 'contact' | 'request_id';
 const KEYS: ReadonlySet<string> = new Set<TemplateKey>(['reason', 'since', 'contact', 'request_id']);
@@ -27,7 +28,7 @@ const EXTERNAL = [
   /@import\b/i,
 ];
 
-/** Reads the template once; any problem is an Error naming the flag and the file. */
+/** Reads the template once; any problem is a ConfigError naming the flag and the file. */
 export function loadMaintenanceTemplate(file: string, flag = '--maintenance-page'): MaintenanceTemplate {
   let bytes: Buffer;
   try {
@@ -35,21 +36,21 @@ export function loadMaintenanceTemplate(file: string, flag = '--maintenance-page
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new Error(`${flag} ${file}: cannot read the maintenance page: ${why}`);
+    throw new ConfigError(`${flag} ${file}: cannot read the maintenance page: ${why}`, flag);
   }
-  if (bytes.length > MAX_BYTES) throw new Error(`${flag} ${file}: the maintenance page is larger than ${MAX_BYTES} bytes`);
+  if (bytes.length > MAX_BYTES) throw new ConfigError(`${flag} ${file}: the maintenance page is larger than ${MAX_BYTES} bytes`, flag);
   let html: string;
   try {
     html = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
-    throw new Error(`${flag} ${file}: the maintenance page is not valid UTF-8`);
+    throw new ConfigError(`${flag} ${file}: the maintenance page is not valid UTF-8`, flag);
   }
   return parseMaintenanceTemplate(html, file, flag);
 }
 
 /** Splits template text into parts; exported so the rules can be tested without files. */
 export function parseMaintenanceTemplate(html: string, file = '(inline)', flag = '--maintenance-page'): MaintenanceTemplate {
-  if (html.trim() === '') throw new Error(`${flag} ${file}: the maintenance page is empty`);
+  if (html.trim() === '') throw new ConfigError(`${flag} ${file}: the maintenance page is empty`, flag);
 
   const styles: string[] = [];
   const scripts: string[] = [];
@@ -60,7 +61,7 @@ export function parseMaintenanceTemplate(html: string, file = '(inline)', flag =
     const body = m[3] ?? '';
     for (const p of body.matchAll(PLACEHOLDER)) {
       // HTML escaping does not make a value safe inside CSS or JavaScript
-      if (KEYS.has(p[1]!)) throw new Error(`${flag} ${file}: {{${p[1]}}} inside <${tag}> cannot be filled in safely; use it in page text or attributes`);
+      if (KEYS.has(p[1]!)) throw new ConfigError(`${flag} ${file}: {{${p[1]}}} inside <${tag}> cannot be filled in safely; use it in page text or attributes`, flag);
     }
     if (tag === 'script' && /\ssrc\s*=/i.test(attrs)) warnings.push('a <script src> will not load (the page allows only its inline scripts)');
     // browsers hash the text after turning CRLF and CR into LF

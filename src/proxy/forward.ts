@@ -17,8 +17,11 @@ export interface UpstreamHead {
   headers: { 'set-cookie'?: string[]; location?: string };
 }
 
-/** Returns true when it answered the client itself; the upstream response is then dropped. */
-export type InspectResponse = (req: http.IncomingMessage, res: http.ServerResponse, head: UpstreamHead) => boolean;
+/**
+ * Sees every upstream answer's head, HTTP or websocket, before the client does, and may change it. Returns true when
+ * it answered the client itself; the upstream's answer is then dropped.
+ */
+export type ResponseHook = (req: http.IncomingMessage, head: UpstreamHead) => boolean | Promise<boolean>;
 
 /**
  * http-proxy joins target and request paths with a slash-collapsing join, which would turn `/user//alice/` (the
@@ -69,10 +72,6 @@ const SWEEP_MS = 60_000;
 export class Forwarder {
   /** Websockets only. */
   readonly proxy: httpProxy;
-  /** Set once by the request handler; sees every upstream response's head. */
-  inspect?: InspectResponse;
-  /** The same for the upstream's answer to a websocket upgrade, with the client's socket to answer on. */
-  inspectUpgrade?: (req: http.IncomingMessage, socket: Duplex, head: UpstreamHead) => boolean;
   private readonly pools = new Map<string, Pool>();
   private readonly poolOptions: Pool.Options;
   private readonly timeouts: { headersTimeout: number; bodyTimeout: number };
@@ -84,7 +83,7 @@ export class Forwarder {
   /** Front mode: every request goes to this one proxy, whatever route it matched. */
   private readonly upstream?: Target;
 
-  constructor(private readonly cfg: Config) {
+  constructor(private readonly cfg: Config, readonly onResponse: ResponseHook = () => false) {
     this.poolOptions = {
       // as many connections as requests in flight, like node's agent: a slow user server must not queue the hub's
       connections: null,
@@ -110,9 +109,12 @@ export class Forwarder {
       const check = (res: http.IncomingMessage, upgraded?: Duplex) => {
         const cookies = res.headers['set-cookie'];
         const head: UpstreamHead = { statusCode: res.statusCode ?? 0, headers: cookies ? { 'set-cookie': [...cookies] } : {} };
-        if (this.inspectUpgrade?.(req, socket, head)) {
+        const verdict = this.onResponse(req, head);
+        if (verdict !== false) {
           upgraded?.destroy();
           res.destroy();
+          // a websocket answer cannot wait: one the guard is not sure of yet is cut off
+          if (verdict !== true) socket.destroy();
           return;
         }
         if (head.headers['set-cookie']) res.headers['set-cookie'] = head.headers['set-cookie'];
@@ -285,14 +287,27 @@ class Exchange implements Dispatcher.DispatchHandlers {
       }
     }
     this.fwd.rewriteLocation(this.req, this.target, head);
-    if (this.fwd.inspect?.(this.req, this.res, head)) return this.finishEarly();
+    const verdict = this.fwd.onResponse(this.req, head);
+    if (verdict === true) return this.finishEarly();
+    if (verdict === false) return this.sendHead(head, list, statusText, framed);
+    // the guard must learn something first (a grant the hub has just written): the upstream waits, paused
+    verdict.then((answered) => {
+      if (this.done) return;
+      if (answered) this.finishEarly();
+      else if (this.sendHead(head, list, statusText, framed)) resume();
+    }, (err: Error) => this.onError(err));
+    return false;
+  }
+
+  /** Writes the head as the guard left it; false when the answer is complete already. */
+  private sendHead(head: UpstreamHead, list: string[], statusText: string, framed: boolean): boolean {
     const { location, 'set-cookie': cookies } = head.headers;
     if (location !== undefined) list.push('location', location);
     if (cookies) for (const c of cookies) list.push('set-cookie', c);
-    this.res.writeHead(statusCode, statusText || undefined, list);
+    this.res.writeHead(head.statusCode, statusText || undefined, list);
     // undici frames a 304 by its Content-Length or chunking (both legal, RFC 9110 §8.6) and would wait for a body
     // that never comes; a 304 has none, so it is complete now
-    if (statusCode === 304 && framed) {
+    if (head.statusCode === 304 && framed) {
       this.res.end();
       return this.finishEarly();
     }

@@ -1,4 +1,5 @@
 // Turns a request line into the path routing sees and the URL the upstream gets, once, so both agree.
+import { HubGuardError } from '../errors.js';
 
 export interface ResolvedPath {
   /** Decoded path used for route matching (prefixed with `/<host>` under host routing). */
@@ -7,7 +8,10 @@ export interface ResolvedPath {
   forwardUrl: string;
 }
 
-export class BadPath extends Error {}
+/** A request target or Host header hub-guard will not route (answered 400). */
+export class BadPath extends HubGuardError {
+  readonly code = 'bad-path';
+}
 
 // Characters that can make the raw path differ from its normalised, decoded form.
 function needsSlowPath(url: string, end: number): boolean {

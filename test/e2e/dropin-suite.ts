@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { after, before, describe, test } from 'node:test';
 import { Browser, userPrefix } from './browser.js';
 import { logTail, startHub, type Hub, type HubContext, type ProxyMode } from './hub.js';
+import { startGuard } from '../helpers/guard.js';
 import { start, waitForPort } from '../helpers/proc.js';
 
 /** A proxy for one suite run: how the hub reaches it, and how to stop it if the test started it. */
@@ -20,14 +21,27 @@ export interface ProxySetup {
 
 export type ProxyFactory = (ctx: HubContext) => ProxySetup | Promise<ProxySetup>;
 
+export interface ExternalOptions {
+  /** Environment besides this process's own. */
+  env?: Record<string, string>;
+  /** Flags after the ones the hub would pass (for hub-guard's own). */
+  extraArgs?: (ctx: HubContext) => string[];
+}
+
+/** How the hub reaches a proxy the test runs, and how the test stops it and reads its output. */
+function external(ctx: HubContext, stop: () => Promise<unknown>, log: () => string): ProxySetup {
+  return {
+    mode: { kind: 'external', apiUrl: ctx.proxyApiUrl, token: ctx.token },
+    stop: async () => { await stop(); },
+    log,
+  };
+}
+
 /**
  * A proxy the test starts itself, with the flags the hub would pass to CHP and the token in
- * CONFIGPROXY_AUTH_TOKEN; `extraArgs` come after them (for hub-guard's own flags).
+ * CONFIGPROXY_AUTH_TOKEN; `extraArgs` come after them.
  */
-export function externalProxy(
-  command: string[],
-  opts: { env?: Record<string, string>; extraArgs?: (ctx: HubContext) => string[] } = {},
-): ProxyFactory {
+export function externalProxy(command: string[], opts: ExternalOptions = {}): ProxyFactory {
   return async (ctx) => {
     const args = [
       ...command.slice(1),
@@ -47,11 +61,22 @@ export function externalProxy(
       await proc.stop();
       throw err;
     }
-    return {
-      mode: { kind: 'external', apiUrl: ctx.proxyApiUrl, token: ctx.token },
-      stop: async () => { await proc.stop(); },
-      log: () => proc.output(),
-    };
+    return external(ctx, () => proc.stop(), proc.output);
+  };
+}
+
+/**
+ * hub-guard running on its own, as externalProxy runs a proxy (the hub's flags, its ports and token, the hub's
+ * directory, this process's environment), started by startGuard like every hub-guard of the suites.
+ */
+export function externalGuard(opts: ExternalOptions = {}): ProxyFactory {
+  return async (ctx) => {
+    const g = await startGuard({
+      port: ctx.publicPort, apiPort: ctx.proxyApiPort, token: ctx.token, cwd: ctx.dir, inheritEnv: true, env: opts.env,
+      flags: ['--error-target', `${ctx.hubUrl}/hub/error`, ...(opts.extraArgs?.(ctx) ?? [])],
+      waitReady: false, listenTimeoutMs: 20_000, stopTimeoutMs: 5000,
+    });
+    return external(ctx, () => g.stop(), g.output);
   };
 }
 

@@ -1,18 +1,18 @@
 // hub-guard as the end-to-end tests and the demo see it from outside: its command line, its JSON log lines, its
 // operator API, and the refusal and maintenance pages it answers with.
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { runGuardToExit } from '../helpers/guard.js';
+import { SESSION_COOKIE } from '../helpers/secret.js';
 import type { Browser, Exchange } from './browser.js';
 import { pollUntil } from './flows.js';
 
-/** dist/src/cli.js, next to this file's compiled location (dist/test/e2e/). */
-export const GUARD_CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
+/** dist/src/cli.js */
+export { GUARD_CLI } from '../helpers/guard.js';
 
 /** The header that lets an operator through maintenance (value: the operator token). */
 export const OPERATOR_HEADER = 'X-Hub-Guard-Operator';
 
 /** hub-guard's own session cookie: how it knows a browser on /user/… paths, where the hub's cookie is not sent. */
-export const SESSION_COOKIE = 'hub-guard-session';
+export { SESSION_COOKIE };
 
 /**
  * Browses the hub's home page until hub-guard has given `b` its session. hub-guard learns a new user's cookie_id
@@ -157,13 +157,8 @@ export class GuardApi {
 
   /** Switches maintenance off as an operator would: `hub-guard maintenance off` against this API port. */
   async clearMaintenance(reason: string): Promise<void> {
-    const args = [GUARD_CLI, 'maintenance', 'off', '--api-url', this.apiUrl, '--reason', reason];
-    const env = { ...process.env, HUB_GUARD_OPERATOR_TOKEN: this.token };
-    const result = await new Promise<{ code: number; output: string }>((resolve) => {
-      execFile(process.execPath, args, { env, timeout: 20_000 }, (err, stdout, stderr) => {
-        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, output: `${stdout}${stderr}` });
-      });
-    });
-    if (result.code !== 0) throw new Error(`hub-guard maintenance off failed (exit ${result.code}):\n${result.output}`);
+    const args = ['maintenance', 'off', '--api-url', this.apiUrl, '--reason', reason];
+    const result = await runGuardToExit(args, { ...process.env, HUB_GUARD_OPERATOR_TOKEN: this.token }, 20_000);
+    if (result.code !== 0) throw new Error(`hub-guard maintenance off failed (exit ${result.code}):\n${result.stdout}${result.stderr}`);
   }
 }

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../helpers/ports.js';
 import { start, type Proc } from '../helpers/proc.js';
+import { writeSecret } from '../helpers/secret.js';
 
 export const PYTHON = '/usr/bin/python3';
 export const DEBIAN_CHP = '/usr/bin/configurable-http-proxy';
@@ -199,10 +200,8 @@ export async function startHub(opts: HubOptions = {}): Promise<Hub> {
   const dir = mkdtempSync(join(tmpdir(), 'hub-e2e-'));
   const mark = randomBytes(8).toString('hex');
   const [publicPort, hubPort, proxyApiPort] = [await freePort(), await freePort(), await freePort()];
-  const cookieSecretHex = randomBytes(32).toString('hex');
-  const cookieSecretFile = join(dir, 'jupyterhub_cookie_secret');
-  // The hub refuses a secret file readable by others.
-  writeFileSync(cookieSecretFile, cookieSecretHex + '\n', { mode: 0o600 });
+  // <dir>/jupyterhub_cookie_secret, mode 0600: the hub refuses a secret file readable by others.
+  const { hex: cookieSecretHex, file: cookieSecretFile } = writeSecret(dir);
   mkdirSync(join(dir, 'home'));
   const dbUrl = opts.dbUrl ?? `sqlite:///${join(dir, 'jupyterhub.sqlite')}`;
   const ctx: HubContext = {

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Browser, userPrefix, type Exchange } from './browser.js';
-import { externalProxy, type ProxySetup } from './dropin-suite.js';
+import { externalGuard, type ProxySetup } from './dropin-suite.js';
 import { pollUntil, tryLogin } from './flows.js';
-import { GUARD_CLI, GuardApi, OPERATOR_HEADER, guardLogLines, guardPage } from './guard.js';
+import { GuardApi, OPERATOR_HEADER, guardLogLines, guardPage } from './guard.js';
 import { backupDatabase, overwriteFile, readUsers, writeEmptyDatabase } from './hub-db.js';
 import { logTail, startHub, type Hub, type HubContext } from './hub.js';
 
@@ -65,7 +65,7 @@ describe('incident: the hub database overwritten while everything runs, hub-guar
       // in maintenance only operators get through, the harness's readiness probe included
       readyHeaders: operatorHeaders,
       proxy: async (ctx) => {
-        setup = await externalProxy([process.execPath, GUARD_CLI], {
+        setup = await externalGuard({
           env: { HUB_GUARD_OPERATOR_TOKEN: operatorToken },
           extraArgs: (c) => guardArgs(c, ['--state-dir', stateDir, '--db-check-interval', '1']),
         })(ctx);
@@ -212,7 +212,7 @@ describe("hub-guard on its own with --hub-db in front of a hub's very first star
       hub = await startHub({
         readyTimeoutMs: 20_000,
         proxy: async (ctx) => {
-          setup = await externalProxy([process.execPath, GUARD_CLI], { extraArgs: (c) => guardArgs(c, ['--db-check-interval', '1']) })(ctx);
+          setup = await externalGuard({ extraArgs: (c) => guardArgs(c, ['--db-check-interval', '1']) })(ctx);
           return setup.mode;
         },
       });

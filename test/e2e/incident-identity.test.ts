@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { Browser, userPrefix, type Exchange } from './browser.js';
-import { externalProxy, type ProxySetup } from './dropin-suite.js';
+import { externalGuard, type ProxySetup } from './dropin-suite.js';
 import { pollUntil, putTextFile, tryLogin } from './flows.js';
 import { GUARD_CLI, GuardApi, OPERATOR_HEADER, awaitRefusals, guardPage, refusalLines, untilIdentified, type GuardPage } from './guard.js';
 import { readUsers, rebuildUsersWithEmptyCookieIds } from './hub-db.js';
@@ -77,8 +77,8 @@ function guardArgs(ctx: HubContext, extra: string[] = []): string[] {
 }
 
 /** hub-guard running on its own in front of the hub in `ctx`. */
-async function externalGuard(ctx: HubContext, extra: string[]): Promise<ProxySetup> {
-  return externalProxy([process.execPath, GUARD_CLI], { extraArgs: (c) => guardArgs(c, extra) })(ctx);
+async function guardOnItsOwn(ctx: HubContext, extra: string[]): Promise<ProxySetup> {
+  return externalGuard({ extraArgs: (c) => guardArgs(c, extra) })(ctx);
 }
 
 interface IncidentRun {
@@ -228,7 +228,7 @@ describe('incident: users rebuilt with empty cookie_ids, hub-guard running on it
     // a long check interval: the login reaches the hub before the watchdog re-reads the table, so the answer
     // that sets the empty cookie_id is what hub-guard catches
     mode: async (ctx) => {
-      scene.setup = await externalGuard(ctx, ['--db-check-interval', '3600']);
+      scene.setup = await guardOnItsOwn(ctx, ['--db-check-interval', '3600']);
       return scene.setup.mode;
     },
   }));
@@ -247,7 +247,7 @@ describe('identity on a healthy database: other users, admins, --no-admin-access
     scene.hub = await startHub({
       adminUsers: ['carol'],
       proxy: async (ctx) => {
-        scene.setup = await externalGuard(ctx, ['--state-dir', stateDir]);
+        scene.setup = await guardOnItsOwn(ctx, ['--state-dir', stateDir]);
         return scene.setup.mode;
       },
     });
@@ -298,7 +298,7 @@ describe('identity on a healthy database: other users, admins, --no-admin-access
   test('with --no-admin-access the admin is refused, and bob still gets in', () => scene.run(async () => {
     await scene.setup!.stop!();
     // the same state dir: routes and sessions carry over, as across a rolling restart
-    scene.setup = await externalGuard(scene.hub!, ['--state-dir', stateDir, '--no-admin-access']);
+    scene.setup = await guardOnItsOwn(scene.hub!, ['--state-dir', stateDir, '--no-admin-access']);
     // as an orchestrator would: traffic once /readyz says the first read of the hub database is done (until then
     // sessions cannot be checked against the users table and count as anonymous)
     const api = new GuardApi(scene.hub!.proxyApiUrl, scene.hub!.token);

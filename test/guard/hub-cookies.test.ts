@@ -4,10 +4,11 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { createSignedValue } from '../../src/identity/tornado.js';
-import {
-  HUB_COOKIE, SESSION_COOKIE, addHubRoutes, hubCookie, login, makeHubDb, setCookieValue, setCookies, startGuard, startUpstream,
-  writeSecret, type Guard, type HubDbFixture, type Reply, type Secret, type Upstream,
-} from './fixture.js';
+import { addHubRoutes, login, startGuard, type Guard } from '../helpers/guard.js';
+import { setCookies, setCookieValue, type Reply } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { HUB_COOKIE, hubCookie, SESSION_COOKIE, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 let healthyDb: HubDbFixture;
 let brokenDb: HubDbFixture;
@@ -48,8 +49,8 @@ before(async () => {
     UPDATE users SET cookie_id = (SELECT cookie_id FROM users WHERE name = 'bob') WHERE name = 'carol';`);
   brokenDb.reload();
   secret = writeSecret(healthyDb.dir);
-  hub = await startUpstream('hub');
-  servers = { alice: await startUpstream('alice-server'), bob: await startUpstream('bob-server') };
+  hub = await startUpstream('hub', { echoHeaders: true });
+  servers = { alice: await startUpstream('alice-server', { echoHeaders: true }), bob: await startUpstream('bob-server', { echoHeaders: true }) };
   [guard, broken] = await Promise.all([startGuard({ db: healthyDb, secret }), startGuard({ db: brokenDb, secret })]);
   await addHubRoutes(guard, hub, servers);
   await addHubRoutes(broken, hub, servers);

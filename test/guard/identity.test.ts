@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import {
-  HUB_COOKIE, SESSION_COOKIE, addHubRoutes, hubCookie, login, makeHubDb, send, setCookieValue, setCookies, startGuard,
-  startUpstream, upgrade, writeSecret, type Guard, type HubDbFixture, type Secret, type Upstream,
-} from './fixture.js';
+import { addHubRoutes, login, startGuard, type Guard } from '../helpers/guard.js';
+import { send, setCookies, setCookieValue, upgrade } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { HUB_COOKIE, hubCookie, SESSION_COOKIE, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 let db: HubDbFixture;
 let secret: Secret;
@@ -26,11 +27,11 @@ before(async () => {
     load_roles: [{ name: 'bob-helper', scopes: ['access:servers!user=bob'], users: ['carol'] }],
   });
   secret = writeSecret(db.dir);
-  hub = await startUpstream('hub');
+  hub = await startUpstream('hub', { echoHeaders: true });
   servers = {
-    alice: await startUpstream('alice-server'),
-    alice2: await startUpstream('alice2-server'),
-    bob: await startUpstream('bob-server'),
+    alice: await startUpstream('alice-server', { echoHeaders: true }),
+    alice2: await startUpstream('alice2-server', { echoHeaders: true }),
+    bob: await startUpstream('bob-server', { echoHeaders: true }),
   };
   [guard, strict] = await Promise.all([
     startGuard({ db, secret }),

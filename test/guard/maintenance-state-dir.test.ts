@@ -5,7 +5,9 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { maintenanceCli, startGuard, startUpstream, writeSecret, type Guard, type Secret, type Upstream } from './fixture.js';
+import { maintenanceCli, startGuard, type Guard } from '../helpers/guard.js';
+import { writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 let dir: string;
 let stateDir: string;
@@ -24,7 +26,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hg-guard-state-'));
   stateDir = join(dir, 'state');
   secret = writeSecret(dir);
-  hub = await startUpstream('hub');
+  hub = await startUpstream('hub', { echoHeaders: true });
 });
 
 after(async () => {

@@ -5,10 +5,11 @@ import { writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  addHubRoutes, login, maintenanceCli, makeHubDb, send, startGuard, startUpstream, upgrade, writeSecret,
-  type Guard, type HubDbFixture, type Reply, type Secret, type Upstream,
-} from './fixture.js';
+import { addHubRoutes, login, maintenanceCli, startGuard, type Guard } from '../helpers/guard.js';
+import { send, upgrade, type Reply } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { freePort } from '../helpers/ports.js';
 
 let db: HubDbFixture;
@@ -48,8 +49,8 @@ before(async () => {
   secret = writeSecret(db.dir);
   const template = join(db.dir, 'maintenance.html');
   writeFileSync(template, TEMPLATE);
-  hub = await startUpstream('hub');
-  servers = { alice: await startUpstream('alice-server'), bob: await startUpstream('bob-server') };
+  hub = await startUpstream('hub', { echoHeaders: true });
+  servers = { alice: await startUpstream('alice-server', { echoHeaders: true }), bob: await startUpstream('bob-server', { echoHeaders: true }) };
   [guard, byNetwork, running] = await Promise.all([
     startGuard({
       db, secret, metrics: true, operatorToken: OPERATOR_TOKEN,

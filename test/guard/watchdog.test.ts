@@ -5,10 +5,12 @@ import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  addHubRoutes, eventually, hubCookie, maintenanceCli, makeHubDb, send, startGuard, startUpstream, writeSecret,
-  type Guard, type HubDbFixture, type Secret, type Upstream,
-} from './fixture.js';
+import { eventually } from '../helpers/eventually.js';
+import { addHubRoutes, maintenanceCli, startGuard, type Guard } from '../helpers/guard.js';
+import { send } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { hubCookie, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const USERS = ['alice', 'bob', 'carol', 'dave', 'erin', 'frank'];
 const INTERVAL = ['--db-check-interval', '0.2'];
@@ -46,8 +48,8 @@ async function guardOn(db: HubDbFixture | { file: string }, flags: string[] = []
 before(async () => {
   dbs = await Promise.all([0, 1, 2, 3].map(() => makeHubDb({ allowed_users: USERS })));
   secret = writeSecret(dbs[0].dir);
-  hub = await startUpstream('hub');
-  for (const u of USERS) servers[u] = await startUpstream(`${u}-server`);
+  hub = await startUpstream('hub', { echoHeaders: true });
+  for (const u of USERS) servers[u] = await startUpstream(`${u}-server`, { echoHeaders: true });
 });
 
 after(async () => {

@@ -11,10 +11,13 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import {
-  HUB_COOKIE, SESSION_COOKIE, addRoute, get, hubCookie, login, makeHubDb, raw, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type HubDb, type Scratch, type Secret, type Upstream,
-} from './harness.js';
+import { addRoute, login, startGuard, type Guard } from '../helpers/guard.js';
+import { get } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { raw } from '../helpers/raw.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { HUB_COOKIE, hubCookie, SESSION_COOKIE, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const OPERATOR_TOKEN = randomBytes(16).toString('hex');
 const IDP_HEADER = 'x-idp-jwt';
@@ -68,17 +71,17 @@ const setCookiesIn = (head: string): string[] => [...head.matchAll(/\r\nSet-Cook
 
 describe('credentials reach the hub and nothing else', () => {
   let tmp: Scratch;
-  let db: HubDb;
+  let db: HubDbFixture;
   let secret: Secret;
   const ups: Record<string, Upstream> = {};
   let planter: Awaited<ReturnType<typeof startWsPlanter>>;
-  let guard: GuardProc;
+  let guard: Guard;
   let idpToken: string;
   let session: string;
 
   before(async () => {
     tmp = scratch();
-    db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     secret = writeSecret(tmp.dir);
     for (const name of ['hub', 'alice', 'bob', 'svc']) ups[name] = await startUpstream(name);
     // every upstream answers /plant with the planted cookies and the harmless ones
@@ -109,7 +112,7 @@ describe('credentials reach the hub and nothing else', () => {
     await addRoute(guard, '/user/alice/ws', { user: 'alice', server_name: 'ws', target: planter.url });
     await addRoute(guard, '/services/wsvc', { service: 'wsvc', target: planter.url });
     await addRoute(guard, '/hub/ws', { hub: true, target: planter.url });
-    session = await login(guard, secret.key, db.users.alice!.cookieId);
+    session = await login(guard, secret.key, db.users.get('alice')!.cookieId);
   });
   after(async () => {
     await guard?.stop();
@@ -120,8 +123,8 @@ describe('credentials reach the hub and nothing else', () => {
 
   /** Every credential alice's browser (or a script replaying one) could send, in every spelling. */
   function everything(): Record<string, string> {
-    const cookieId = db.users.alice!.cookieId;
-    const logins = LOGIN_SPELLINGS.map((n) => hubCookie(secret.key, cookieId, n.replace(/"/g, '')).replace(/^[^=]+/, n));
+    const cookieId = db.users.get('alice')!.cookieId;
+    const logins = LOGIN_SPELLINGS.map((n) => hubCookie(secret.key, cookieId, { name: n.replace(/"/g, '') }).replace(/^[^=]+/, n));
     return {
       cookie: [...logins, session, `__Host-${session}`, `hub-guard-operator=${OPERATOR_TOKEN}`, 'jupyterhub-user-bob=bobs-token', '_xsrf=1'].join('; '),
       [IDP_HEADER]: idpToken,
@@ -204,12 +207,12 @@ describe('credentials reach the hub and nothing else', () => {
 describe('a --default-target is trusted with credentials only when it is the hub', () => {
   let tmp: Scratch;
   let secret: Secret;
-  let db: HubDb;
+  let db: HubDbFixture;
   let target: Upstream;
 
   before(async () => {
     tmp = scratch();
-    db = await makeHubDb(tmp.dir, ['alice']);
+    db = await makeHubDb({ dir: tmp.dir, users: ['alice'] });
     secret = writeSecret(tmp.dir);
     target = await startUpstream('default');
   });
@@ -228,7 +231,7 @@ describe('a --default-target is trusted with credentials only when it is the hub
           ...(errorTarget ? ['--error-target', `${target.url}/hub/error`] : [])],
       });
       try {
-        const cookie = `${hubCookie(secret.key, db.users.alice!.cookieId)}; ${await login(g, secret.key, db.users.alice!.cookieId)}`;
+        const cookie = `${hubCookie(secret.key, db.users.get('alice')!.cookieId)}; ${await login(g, secret.key, db.users.get('alice')!.cookieId)}`;
         assert.equal((await get(g.port, '/hub/home', { cookie })).status, 200);
         const sent = String(target.seen[target.seen.length - 1]!.headers.cookie ?? '');
         assert.equal(sent.includes(`${HUB_COOKIE}=`), trusted, `hub cookie forwarded: ${sent}`);

@@ -7,10 +7,14 @@ import { request as httpRequest } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { freePort } from '../helpers/ports.js';
-import {
-  addRoute, bounded, eventually, fdCount, get, hubCookie, login, makeHubDb, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type Scratch, type Upstream,
-} from './harness.js';
+import { bounded, eventually } from '../helpers/eventually.js';
+import { addRoute, login, startGuard, type Guard } from '../helpers/guard.js';
+import { get } from '../helpers/http.js';
+import { makeHubDb } from '../helpers/hub-db.js';
+import { fdCount } from '../helpers/proc.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { hubCookie, writeSecret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const PROXY_TIMEOUT_MS = 1000;
 
@@ -46,7 +50,7 @@ function fetchPartial(port: number, path: string, headers: Record<string, string
 
 describe('faults', () => {
   let tmp: Scratch;
-  let guard: GuardProc;
+  let guard: Guard;
   let hub: Upstream;
   let alice: Upstream;
   let session: string;
@@ -56,7 +60,7 @@ describe('faults', () => {
 
   before(async () => {
     tmp = scratch();
-    const db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    const db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     const secret = writeSecret(tmp.dir);
     hub = await startUpstream('hub');
     alice = await startUpstream('alice');
@@ -65,7 +69,7 @@ describe('faults', () => {
     await addRoute(guard, '/', { hub: true, target: hub.url });
     await addRoute(guard, '/user/alice', { user: 'alice', server_name: '', target: alice.url });
     await addRoute(guard, '/user/gone', { user: 'gone', server_name: '', target: `http://127.0.0.1:${await freePort()}` });
-    session = `${hubCookie(secret.key, db.users.alice!.cookieId)}; ${await login(guard, secret.key, db.users.alice!.cookieId)}`;
+    session = `${hubCookie(secret.key, db.users.get('alice')!.cookieId)}; ${await login(guard, secret.key, db.users.get('alice')!.cookieId)}`;
 
     // headers and part of the body, then the server process "dies"
     alice.handle('/user/alice/reset-sized', (req, res) => {

@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { startBackend, type Backend } from '../helpers/backend.js';
 import { eventually } from '../helpers/eventually.js';
-import { BOBS, HOST_CASES, HUB_LAYOUT, PATH_CASES, ownerOf, type Case } from '../helpers/path-cases.js';
 import { addRoute, proxied, startProxy, type Impl, type RunningProxy } from '../helpers/proxies.js';
-import { checkPathCase, type PathSetup } from './harness.js';
+import { BOBS, checkPathCase, HOST_CASES, HUB_LAYOUT, ownerOf, PATH_CASES, type Case, type PathSetup } from '../helpers/path-cases.js';
 
 /** The request targets of test/proxy/path.test.ts that PATH_CASES does not have. */
 const RESOLVER_INPUTS = [

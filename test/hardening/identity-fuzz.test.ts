@@ -18,7 +18,7 @@ import { SESSION_COOKIE, Sessions } from '../../src/identity/sessions.js';
 import { createSignedValue, decodeSignedValue } from '../../src/identity/tornado.js';
 import { UsersIndex, cookieIdHash } from '../../src/identity/users-index.js';
 import { decide, type Facts, type Grant, type GuardState, type Identity } from '../../src/policy/decide.js';
-import { scratch, type Scratch } from './harness.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
 
 const HUB = 'jupyterhub-hub-login';
 const SERVICES = 'jupyterhub-services';

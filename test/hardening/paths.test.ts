@@ -5,20 +5,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { BOBS, HOST_CASES, HUB_LAYOUT, PATH_CASES } from '../helpers/path-cases.js';
-import {
-  addRoute, checkPathCase, hubCookie, login, makeHubDb, raw, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type HubDb, type PathSetup, type Scratch, type Secret, type Upstream,
-} from './harness.js';
+import { addRoute, login, startGuard, type Guard } from '../helpers/guard.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { BOBS, checkPathCase, HOST_CASES, HUB_LAYOUT, PATH_CASES, type PathSetup } from '../helpers/path-cases.js';
+import { raw } from '../helpers/raw.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { hubCookie, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 // ---------------------------------------------------------------- the setup
 
 interface Setup extends PathSetup {
-  guard: GuardProc;
+  guard: Guard;
   ups: Record<string, Upstream>;
 }
 
-async function setup(dir: string, db: HubDb, secret: Secret, routes: Array<[string, string, Record<string, unknown>]>, flags: string[] = []): Promise<Setup> {
+async function setup(dir: string, db: HubDbFixture, secret: Secret, routes: Array<[string, string, Record<string, unknown>]>, flags: string[] = []): Promise<Setup> {
   const ups: Record<string, Upstream> = {};
   for (const [, name] of routes) ups[name] ??= await startUpstream(name);
   const guard = await startGuard({ flags: ['--hub-db', db.url, '--cookie-secret-file', secret.file, '--state-dir', `${dir}/state-${randomBytes(4).toString('hex')}`, ...flags] });
@@ -40,18 +42,18 @@ async function teardown(s: Setup | undefined): Promise<void> {
 
 describe('path tricks with a hub at / and at /jhub, users alice and bob, named servers', () => {
   let tmp: Scratch;
-  let db: HubDb;
+  let db: HubDbFixture;
   let secret: Secret;
   let s: Setup;
   let alice: string;
 
   before(async () => {
     tmp = scratch();
-    db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     secret = writeSecret(tmp.dir);
     s = await setup(tmp.dir, db, secret, HUB_LAYOUT);
     // a browser sends the hub cookie only under /hub/; an attacker sends everything everywhere
-    alice = `${hubCookie(secret.key, db.users.alice!.cookieId)}; ${await login(s.guard, secret.key, db.users.alice!.cookieId)}`;
+    alice = `${hubCookie(secret.key, db.users.get('alice')!.cookieId)}; ${await login(s.guard, secret.key, db.users.get('alice')!.cookieId)}`;
   });
   after(async () => {
     await teardown(s);
@@ -91,7 +93,7 @@ describe('Host tricks with --host-routing (subdomain_host)', () => {
 
   before(async () => {
     tmp = scratch();
-    const db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    const db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     const secret = writeSecret(tmp.dir);
     s = await setup(tmp.dir, db, secret, [
       ['/', 'hub', { hub: true }],
@@ -99,12 +101,12 @@ describe('Host tricks with --host-routing (subdomain_host)', () => {
       ['/bob.hub.test/user/bob', 'bob', { user: 'bob', server_name: '' }],
     ], ['--host-routing']);
     const session = await (async () => {
-      const r = await raw(s.guard.port, `GET /hub/home HTTP/1.1\r\nHost: hub.test\r\nCookie: ${hubCookie(secret.key, db.users.alice!.cookieId)}\r\nConnection: close\r\n\r\n`);
+      const r = await raw(s.guard.port, `GET /hub/home HTTP/1.1\r\nHost: hub.test\r\nCookie: ${hubCookie(secret.key, db.users.get('alice')!.cookieId)}\r\nConnection: close\r\n\r\n`);
       const m = /\r\nSet-Cookie: (hub-guard-session=[^;\r]+)/i.exec(r.text);
       assert.ok(m, `no session minted: ${r.text.slice(0, 300)}`);
       return m[1]!;
     })();
-    alice = `${hubCookie(secret.key, db.users.alice!.cookieId)}; ${session}`;
+    alice = `${hubCookie(secret.key, db.users.get('alice')!.cookieId)}; ${session}`;
   });
   after(async () => {
     await teardown(s);

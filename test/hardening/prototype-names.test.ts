@@ -22,10 +22,14 @@ import { checkSnapshot, DEFAULT_CHECK_OPTIONS, lossySlug, nextBaseline, REQUIRED
 import type { AccessGrant, HubSnapshot, HubUser } from '../../src/hubdb/snapshot.js';
 import { UsersIndex } from '../../src/identity/users-index.js';
 import { decide, mayAccess, type Identity } from '../../src/policy/decide.js';
-import {
-  addRoute, eventually, execSql, get, hubCookie, login, makeHubDb, raw, request, runGuardToExit, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type HubDb, type Reply, type Scratch, type Secret, type Upstream,
-} from './harness.js';
+import { eventually } from '../helpers/eventually.js';
+import { addRoute, login, runGuardToExit, startGuard, type Guard } from '../helpers/guard.js';
+import { get, request, type Reply } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { raw } from '../helpers/raw.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { hubCookie, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 // ---------------------------------------------------------------- the names
 
@@ -96,12 +100,12 @@ function fatalOf(stderr: string): string {
 }
 
 class Live {
-  g!: GuardProc;
+  g!: Guard;
   readonly crashes: string[] = [];
   /** `hub-guard-session=…` per user, minted by the current process. */
   readonly sessions = new Map<string, string>();
 
-  constructor(readonly label: string, private readonly boot: () => Promise<GuardProc>, private readonly prepare: (l: Live) => Promise<void>) {}
+  constructor(readonly label: string, private readonly boot: () => Promise<Guard>, private readonly prepare: (l: Live) => Promise<void>) {}
 
   async start(): Promise<void> {
     this.g = await this.boot();
@@ -130,11 +134,11 @@ class Live {
 }
 
 /** Distinct errors a process logged (what it answered 500 or 503 for) from log line `since` on. */
-function errorsSince(g: GuardProc, since: number): string[] {
+function errorsSince(g: Guard, since: number): string[] {
   return [...new Set(g.logs().slice(since).filter((l) => l.level === 'error').map((l) => `${l.msg}: ${l.error ?? ''}`))];
 }
 
-interface Case { label: string; run(g: GuardProc): Promise<string | undefined> }
+interface Case { label: string; run(g: Guard): Promise<string | undefined> }
 
 /**
  * Runs the cases (a few at a time) against the live process and returns every problem: a check that failed, an
@@ -217,7 +221,7 @@ const subOf = (jwt: unknown): string | undefined => {
 
 describe('names that are Object.prototype properties, through real hub-guard processes', () => {
   let tmp: Scratch;
-  let db: HubDb;
+  let db: HubDbFixture;
   let secret: Secret;
   let hub: Upstream;
   let servers: Upstream;
@@ -229,7 +233,7 @@ describe('names that are Object.prototype properties, through real hub-guard pro
   const targetOf = (owner: string, server = '') => `${servers.url}/t/${owner}${server ? `/${server}` : ''}`;
   const routePaths = () => USERS.flatMap((u) => [`/user/${u}`, `/user/${u}/${SERVER.get(u)}`]);
 
-  async function addRoutes(g: GuardProc): Promise<void> {
+  async function addRoutes(g: Guard): Promise<void> {
     await addRoute(g, '/', { hub: true, target: hub.url });
     for (const u of USERS) {
       await addRoute(g, `/user/${u}`, { user: u, server_name: '', target: targetOf(u) });
@@ -239,11 +243,11 @@ describe('names that are Object.prototype properties, through real hub-guard pro
 
   before(async () => {
     tmp = scratch('hg-proto-names-');
-    db = await makeHubDb(tmp.dir, USERS);
+    db = await makeHubDb({ dir: tmp.dir, users: USERS });
     const q = (s: string) => `'${s.replace(/'/g, "''")}'`;
-    const id = (name: string) => db.users[name]!.id;
+    const id = (name: string) => db.users.get(name)!.id;
     const groupIds = new Map([...GROUPS.keys()].map((g, i) => [g, i + 1]));
-    execSql(db, [
+    db.exec([
       `UPDATE users SET admin = 1 WHERE name IN (${ADMINS.map(q).join(', ')});`,
       ...[...groupIds].map(([g, gid]) => `INSERT INTO groups (id, name) VALUES (${gid}, ${q(g)});`),
       ...[...GROUPS].flatMap(([g, members]) => members.map((m) => `INSERT INTO user_group_map (user_id, group_id) VALUES (${id(m)}, ${groupIds.get(g)});`)),
@@ -265,7 +269,7 @@ describe('names that are Object.prototype properties, through real hub-guard pro
     // a hub login: /hub/login-as?user=<name> sets that user's login cookie, as the hub does after a login form
     hub.handle('/hub/login-as', (req, res) => {
       const user = new URL(req.url ?? '/', 'http://h').searchParams.get('user') ?? '';
-      const cookie = db.users[user] ? hubCookie(secret.key, db.users[user]!.cookieId) : 'jupyterhub-hub-login=""';
+      const cookie = db.users.get(user) ? hubCookie(secret.key, db.users.get(user)!.cookieId) : 'jupyterhub-hub-login=""';
       res.writeHead(200, { 'content-type': 'text/plain', 'set-cookie': [`${cookie}; Path=/hub/; HttpOnly`, '__proto__=1; Path=/', 'valueOf=2'] });
       res.end('logged in');
     });
@@ -280,7 +284,7 @@ describe('names that are Object.prototype properties, through real hub-guard pro
     cookies = new Live('(cookies)', () => startGuard({ flags: [...common, '--state-dir', stateDir(), '--db-check-interval', '1'] }), async (l) => {
       await addRoutes(l.g);
       l.sessions.clear();
-      for (const u of USERS) l.sessions.set(u, await login(l.g, secret.key, db.users[u]!.cookieId));
+      for (const u of USERS) l.sessions.set(u, await login(l.g, secret.key, db.users.get(u)!.cookieId));
     });
     idp = new Live('(--identity-header)', () => startGuard({ flags: [...common, '--identity-header', 'X-Id', '--jwks-file', jwksFile] }), async (l) => {
       await addRoutes(l.g);
@@ -298,10 +302,10 @@ describe('names that are Object.prototype properties, through real hub-guard pro
 
   /** The credential a browser sends to /user/…: hub-guard's session, or (in some cases) the hub cookie itself. */
   const credential = (l: Live, user: string, useHubCookie: boolean) =>
-    useHubCookie ? hubCookie(secret.key, db.users[user]!.cookieId) : l.sessions.get(user)!;
+    useHubCookie ? hubCookie(secret.key, db.users.get(user)!.cookieId) : l.sessions.get(user)!;
 
   /** GET /api/guard/status with the operator token (CONFIGPROXY_AUTH_TOKEN when no other is set). */
-  async function guardStatus(g: GuardProc): Promise<any> {
+  async function guardStatus(g: Guard): Promise<any> {
     const r = await request(g.apiPort, 'GET', '/api/guard/status', { authorization: `token ${g.token}` });
     assert.equal(r.status, 200, r.text);
     return JSON.parse(r.text);
@@ -413,7 +417,7 @@ describe('names that are Object.prototype properties, through real hub-guard pro
             label: `${visitor} redirected to ${location}`,
             run: async (g) => {
               // at /hub/ a browser sends both the hub cookie and the session
-              const cookie = `${hubCookie(secret.key, db.users[visitor]!.cookieId)}; ${cookies.sessions.get(visitor)}`;
+              const cookie = `${hubCookie(secret.key, db.users.get(visitor)!.cookieId)}; ${cookies.sessions.get(visitor)}`;
               const r = await get(g.port, `/hub/go?to=${encodeURIComponent(location)}`, { ...JSON_ACCEPT, cookie });
               const problem = expectAnswer({ status: r.status, reason: json(r)?.reason }, ok, 302, 'redirect-to-other-user');
               if (problem) return problem;
@@ -638,10 +642,10 @@ describe('names that are Object.prototype properties, through real hub-guard pro
       writeFileSync(f, JSON.stringify({ highWater: USERS.length, users, updatedAt: Date.now() }));
       return f;
     };
-    const unseen = await report('doctor --baseline (never saw the prototype names)', ['--baseline', file('unseen.json', { [PEER]: db.users[PEER]!.id, [ADMIN]: db.users[ADMIN]!.id })], 0);
+    const unseen = await report('doctor --baseline (never saw the prototype names)', ['--baseline', file('unseen.json', { [PEER]: db.users.get(PEER)!.id, [ADMIN]: db.users.get(ADMIN)!.id })], 0);
     if (unseen?.findings?.length) problems.push(`a baseline without the prototype names: ${JSON.stringify(unseen.findings.map((f: any) => f.check))}`);
     // the baseline knew constructor under another id: that one change, and nothing about the other names
-    const moved = Object.fromEntries([...USERS.map((u) => [u, db.users[u]!.id] as const), ['constructor', 999] as const]);
+    const moved = Object.fromEntries([...USERS.map((u) => [u, db.users.get(u)!.id] as const), ['constructor', 999] as const]);
     const changed = await report('doctor --baseline (constructor had id 999)', ['--baseline', file('moved.json', moved)], 1);
     if (changed) {
       const ids = (changed.findings ?? []).filter((f: any) => f.check === 'id-changed');
@@ -654,17 +658,16 @@ describe('names that are Object.prototype properties, through real hub-guard pro
   test("the watchdog: a user re-created under a new id is the one id change it reports; prototype names raise nothing else", async (t) => {
     await cookies.ensure(t.name);
     const g = cookies.g;
-    // (`db.users.constructor` would be Object's own constructor to the type checker too)
-    const ctor = db.users['constructor' as string]!;
+    const ctor = db.users.get('constructor')!;
     // a new user first: a healthy change, learnt by the baseline
-    execSql(db, `INSERT INTO users (id, name, admin, created, cookie_id) VALUES (100, 'newbie', 0, '2024-05-06 07:08:09', '${randomBytes(16).toString('hex')}')`);
+    db.exec(`INSERT INTO users (id, name, admin, created, cookie_id) VALUES (100, 'newbie', 0, '2024-05-06 07:08:09', '${randomBytes(16).toString('hex')}')`);
     let s = await eventually('the baseline to learn newbie', async () => {
       const x = await guardStatus(g);
       return x.baseline?.users === USERS.length + 1 ? x : undefined;
     });
     assert.deepEqual(s.db.findings, []);
     // then constructor deleted and created again, as a hub on a wiped database would
-    execSql(db, `DELETE FROM users WHERE name = 'constructor';
+    db.exec(`DELETE FROM users WHERE name = 'constructor';
       INSERT INTO users (id, name, admin, created, cookie_id) VALUES (200, 'constructor', 0, '2024-05-06 07:08:09', '${randomBytes(16).toString('hex')}')`);
     s = await eventually('a finding', async () => {
       const x = await guardStatus(g);

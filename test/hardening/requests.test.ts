@@ -6,17 +6,20 @@ import crypto, { randomBytes } from 'node:crypto';
 import { syncBuiltinESMExports } from 'node:module';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tokensEqual } from '../../src/api/auth.js';
-import {
-  addRoute, get, hubCookie, login, makeHubDb, raw, request, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type Scratch, type Upstream,
-} from './harness.js';
+import { tokensEqual } from '../../src/tokens.js';
+import { addRoute, login, startGuard, type Guard } from '../helpers/guard.js';
+import { get, request } from '../helpers/http.js';
+import { makeHubDb } from '../helpers/hub-db.js';
+import { raw } from '../helpers/raw.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { hubCookie, writeSecret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
 
 describe('request abuse on the public and API ports', () => {
   let tmp: Scratch;
-  let guard: GuardProc;
+  let guard: Guard;
   let hub: Upstream;
   let aliceUp: Upstream;
   let bobUp: Upstream;
@@ -26,7 +29,7 @@ describe('request abuse on the public and API ports', () => {
 
   before(async () => {
     tmp = scratch();
-    const db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    const db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     const secret = writeSecret(tmp.dir);
     [hub, aliceUp, bobUp] = [await startUpstream('hub'), await startUpstream('alice'), await startUpstream('bob')];
     guard = await startGuard({
@@ -36,7 +39,7 @@ describe('request abuse on the public and API ports', () => {
     await addRoute(guard, '/', { hub: true, target: hub.url });
     await addRoute(guard, '/user/alice', { user: 'alice', server_name: '', target: aliceUp.url });
     await addRoute(guard, '/user/bob', { user: 'bob', server_name: '', target: bobUp.url });
-    alice = `${hubCookie(secret.key, db.users.alice!.cookieId)}; ${await login(guard, secret.key, db.users.alice!.cookieId)}`;
+    alice = `${hubCookie(secret.key, db.users.get('alice')!.cookieId)}; ${await login(guard, secret.key, db.users.get('alice')!.cookieId)}`;
   });
   after(async () => {
     await guard?.stop();

@@ -3,21 +3,23 @@
 // hub's login cookie, hub-guard's session, the operator cookie) in a visitor's browser.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  addRoute, get, hubCookie, login, makeHubDb, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type Scratch, type Upstream,
-} from './harness.js';
+import { addRoute, login, startGuard, type Guard } from '../helpers/guard.js';
+import { get } from '../helpers/http.js';
+import { makeHubDb } from '../helpers/hub-db.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { hubCookie, writeSecret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 describe('responses from user servers', () => {
   let tmp: Scratch;
-  let guard: GuardProc;
+  let guard: Guard;
   let hub: Upstream;
   let mallory: Upstream;
   let planted: string[];
 
   before(async () => {
     tmp = scratch();
-    const db = await makeHubDb(tmp.dir, ['alice', 'mallory']);
+    const db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'mallory'] });
     const secret = writeSecret(tmp.dir);
     hub = await startUpstream('hub');
     mallory = await startUpstream('mallory');
@@ -25,8 +27,8 @@ describe('responses from user servers', () => {
     await addRoute(guard, '/', { hub: true, target: hub.url });
     await addRoute(guard, '/user/mallory', { user: 'mallory', server_name: '', target: mallory.url });
     // mallory's own, perfectly valid credentials, which her server hands to whoever visits it
-    const malloryHub = hubCookie(secret.key, db.users.mallory!.cookieId);
-    const mallorySession = await login(guard, secret.key, db.users.mallory!.cookieId);
+    const malloryHub = hubCookie(secret.key, db.users.get('mallory')!.cookieId);
+    const mallorySession = await login(guard, secret.key, db.users.get('mallory')!.cookieId);
     planted = [
       `${malloryHub}; Path=/hub/; HttpOnly`,
       `${malloryHub.replace('jupyterhub-hub-login', 'jupyterhub-services')}; Path=/services/; HttpOnly`,

@@ -9,10 +9,14 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createSignedValue } from '../../src/identity/tornado.js';
 import { freePort } from '../helpers/ports.js';
-import {
-  HUB_COOKIE, addRoute, eventually, execSql, get, hubCookie, makeHubDb, raw, request, runGuardToExit, scratch, startGuard, startUpstream,
-  writeSecret, type GuardProc, type HubDb, type Reply, type Scratch, type Secret, type Upstream,
-} from './harness.js';
+import { eventually } from '../helpers/eventually.js';
+import { addRoute, runGuardToExit, startGuard, type Guard } from '../helpers/guard.js';
+import { get, request, type Reply } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { raw } from '../helpers/raw.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { HUB_COOKIE, hubCookie, writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 /** Every way a secret could be printed: as given, hex, upper-case hex, base64, base64url. */
 function forms(label: string, v: string | Buffer): Array<[string, string]> {
@@ -32,12 +36,12 @@ const answerText = (r: Reply) => `${JSON.stringify(r.headers)}\n${r.text}`;
 
 describe('secrets never reach logs or pages', () => {
   let tmp: Scratch;
-  let db: HubDb;
+  let db: HubDbFixture;
   let secret: Secret;
   let hub: Upstream;
   let aliceUp: Upstream;
   let bobUp: Upstream;
-  let guard: GuardProc;
+  let guard: Guard;
   const token = randomBytes(24).toString('hex');
   const operatorToken = randomBytes(24).toString('hex');
   const stateDir = () => join(tmp.dir, 'state');
@@ -48,7 +52,7 @@ describe('secrets never reach logs or pages', () => {
 
   before(async () => {
     tmp = scratch();
-    db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     secret = writeSecret(tmp.dir);
     [hub, aliceUp, bobUp] = [await startUpstream('hub'), await startUpstream('alice'), await startUpstream('bob')];
     metricsPort = await freePort();
@@ -103,13 +107,13 @@ describe('secrets never reach logs or pages', () => {
     await addRoute(guard, '/user/bob', { user: 'bob', server_name: '', target: bobUp.url });
     await addRoute(guard, '/user/gone', { user: 'gone', server_name: '', target: `http://127.0.0.1:${await freePort()}` });
 
-    const aliceHub = hubCookie(secret.key, db.users.alice!.cookieId);
+    const aliceHub = hubCookie(secret.key, db.users.get('alice')!.cookieId);
     const home = await keep(get(guard.port, '/hub/home', { cookie: aliceHub }));
     const session = /hub-guard-session=([^;]+)/.exec((home.headers['set-cookie'] ?? []).join('\n'))?.[1];
     assert.ok(session, 'no session minted');
     const alice = `${aliceHub}; hub-guard-session=${session}`;
     credentials.push(['alice\'s hub cookie', aliceHub.slice(HUB_COOKIE.length + 2, -1)], ['alice\'s session', session],
-      ['alice\'s cookie_id', db.users.alice!.cookieId], ['bob\'s cookie_id', db.users.bob!.cookieId]);
+      ['alice\'s cookie_id', db.users.get('alice')!.cookieId], ['bob\'s cookie_id', db.users.get('bob')!.cookieId]);
 
     // refusals: another user's server, as a browser and as an API client, and over a websocket
     for (const accept of ['text/html', 'application/json']) {
@@ -122,7 +126,7 @@ describe('secrets never reach logs or pages', () => {
     assert.equal((await keep(get(guard.port, '/user/alice%2F..%2Fbob/', { cookie: alice }))).status, 400);
     assert.equal((await keep(get(guard.port, '/user/gone/tree'))).status, 503);
     // a hub cookie signed by someone else, and tampered sessions: nobody, never an error page with details
-    const forged = createSignedValue(randomBytes(32), HUB_COOKIE, db.users.bob!.cookieId, Date.now() / 1000);
+    const forged = createSignedValue(randomBytes(32), HUB_COOKIE, db.users.get('bob')!.cookieId, Date.now() / 1000);
     assert.equal((await keep(get(guard.port, '/user/bob/tree', { cookie: `${HUB_COOKIE}="${forged}"; hub-guard-session=${session}x` }))).status, 200);
     // the API with bad tokens and bad bodies
     for (const a of [undefined, `token ${token}x`, `token ${operatorToken}`, `Bearer ${token}`]) {
@@ -158,7 +162,7 @@ describe('secrets never reach logs or pages', () => {
       assert.equal(r.status, 409);
     }
     // a users table gone wrong (a cookie_id emptied by hand) latches automatic maintenance, with findings to show
-    execSql(db, "UPDATE users SET cookie_id = '' WHERE name = 'bob'");
+    db.exec("UPDATE users SET cookie_id = '' WHERE name = 'bob'");
     await eventually('automatic maintenance', async () => ((await keep(get(guard.port, '/hub/home', { cookie: alice }))).status === 503 ? true : undefined));
     assert.equal((await keep(request(guard.apiPort, 'GET', '/api/guard/status', op))).status, 200);
 

@@ -7,10 +7,13 @@ import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
-import {
-  addRoute, bounded, eventually, get, makeHubDb, request, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type HubDb, type Scratch, type Secret, type Upstream,
-} from './harness.js';
+import { bounded, eventually } from '../helpers/eventually.js';
+import { addRoute, startGuard, type Guard } from '../helpers/guard.js';
+import { get, request } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 // long enough that releasing the held request right after the listener closes is well inside it
 const SHUTDOWN_TIMEOUT_MS = 5000;
@@ -51,16 +54,16 @@ function inFlight(port: number, path: string): Pending {
 
 describe('graceful shutdown on SIGTERM', () => {
   let tmp: Scratch;
-  let db: HubDb;
+  let db: HubDbFixture;
   let secret: Secret;
   let hub: Upstream;
   let alice: Upstream;
   const release: Array<() => void> = [];
-  const guards: GuardProc[] = [];
+  const guards: Guard[] = [];
 
   before(async () => {
     tmp = scratch();
-    db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     secret = writeSecret(tmp.dir);
     hub = await startUpstream('hub');
     alice = await startUpstream('alice');
@@ -76,7 +79,7 @@ describe('graceful shutdown on SIGTERM', () => {
     tmp?.remove();
   });
 
-  async function start(stateDir: string): Promise<GuardProc> {
+  async function start(stateDir: string): Promise<Guard> {
     const g = await startGuard({ flags: ['--hub-db', db.url, '--cookie-secret-file', secret.file, '--state-dir', stateDir, '--shutdown-timeout', String(SHUTDOWN_TIMEOUT_MS)] });
     guards.push(g);
     return g;

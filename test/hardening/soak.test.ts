@@ -6,10 +6,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  addRoute, eventually, fdCount, hubCookie, login, makeHubDb, scratch, startGuard, startUpstream, writeSecret,
-  type GuardProc, type Scratch, type Upstream,
-} from './harness.js';
+import { eventually } from '../helpers/eventually.js';
+import { addRoute, login, startGuard, type Guard } from '../helpers/guard.js';
+import { makeHubDb } from '../helpers/hub-db.js';
+import { fdCount } from '../helpers/proc.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+import { hubCookie, writeSecret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 
 const SOAK_REQUESTS = Number(process.env.HARDENING_SOAK_REQUESTS ?? 100_000);
 const CONCURRENCY = 32;
@@ -21,14 +24,14 @@ type Outcome = 'ok' | 'unavailable' | 'other-status' | 'aborted-by-client' | 'cl
 
 describe(`soak: ${SOAK_REQUESTS} requests, 10 % of clients aborting mid-response, a flapping user server`, () => {
   let tmp: Scratch;
-  let guard: GuardProc;
+  let guard: Guard;
   let hub: Upstream;
   let alice: Upstream;
   let session: string;
 
   before(async () => {
     tmp = scratch();
-    const db = await makeHubDb(tmp.dir, ['alice', 'bob']);
+    const db = await makeHubDb({ dir: tmp.dir, users: ['alice', 'bob'] });
     const secret = writeSecret(tmp.dir);
     hub = await startUpstream('hub');
     alice = await startUpstream('alice');
@@ -47,7 +50,7 @@ describe(`soak: ${SOAK_REQUESTS} requests, 10 % of clients aborting mid-response
     guard = await startGuard({ flags: ['--hub-db', db.url, '--cookie-secret-file', secret.file] });
     await addRoute(guard, '/', { hub: true, target: hub.url });
     await addRoute(guard, '/user/alice', { user: 'alice', server_name: '', target: alice.url });
-    session = `${hubCookie(secret.key, db.users.alice!.cookieId)}; ${await login(guard, secret.key, db.users.alice!.cookieId)}`;
+    session = `${hubCookie(secret.key, db.users.get('alice')!.cookieId)}; ${await login(guard, secret.key, db.users.get('alice')!.cookieId)}`;
   });
   after(async () => {
     await guard?.stop();

@@ -1,6 +1,10 @@
 // The path and Host tricks of the hardening suites, and an independent view of which server a path belongs to, shared by
-// test/hardening/paths.test.ts (hub-guard routing itself) and test/hardening/front-paths.test.ts (in front of CHP).
+// test/hardening/paths.test.ts (hub-guard routing itself) and test/hardening/front-paths.test.ts (in front of CHP),
+// and checkPathCase, which sends one case and checks where it went.
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { raw } from './raw.js';
 
 // ---------------------------------------------------------------- an independent view of where a path belongs
 
@@ -216,3 +220,59 @@ export const HOST_CASES: Case[] = [
   { target: '/user/bob/tree', version: '1.0', expect: 'hub' },
   { target: '/user/alice/tree', version: '1.0', expect: 'hub' },
 ];
+
+// ---------------------------------------------------------------- checking one case
+
+/** A proxy under test and the servers behind it, as checkPathCase sees them. */
+export interface PathSetup {
+  /** The proxy's public port. */
+  port: number;
+  servers: Array<{ name: string; seen: Array<{ url: string; headers: IncomingHttpHeaders }> }>;
+  /** route prefix → server name, for ownerOf */
+  table: Map<string, string>;
+  /** Servers that are hubs: the only ones that may receive a path whose owner is ambiguous. */
+  hubs: Set<string>;
+  hostRouting: boolean;
+  /**
+   * The server the proxy decided for, read independently from the request as sent; when set, the server that
+   * answered must be this one (a proxy behind the one under test could read the target differently).
+   */
+  decided?: (c: Case) => string;
+}
+
+/**
+ * Sends one case with `credential` (a header line) and checks the invariant: at most one server saw it; a 4xx means
+ * none did; otherwise the one that did is the one its received path belongs to, and it is never in `forbidden`.
+ */
+export async function checkPathCase(s: PathSetup, c: Case, credential: string | undefined, forbidden: string[]): Promise<void> {
+  const lines = [`GET ${c.target} HTTP/${c.version ?? '1.1'}`];
+  if (c.host !== undefined) lines.push(`Host: ${c.host}`);
+  if (credential) lines.push(credential);
+  lines.push(...(c.extra ?? []));
+  lines.push(...(c.upgrade ? WS_HEADERS : ['Connection: close']));
+  const before = new Map(s.servers.map((u) => [u.name, u.seen.length]));
+  const r = await raw(s.port, `${lines.join('\r\n')}\r\n\r\n`, 10_000, c.upgrade);
+  const label = `${c.target.slice(0, 120)}${c.upgrade ? ' (websocket)' : ''}${c.host !== undefined ? ` (Host: ${c.host})` : ''}${credential ? ' as alice' : ' anonymous'}`;
+  const status = r.statuses[0];
+  assert.ok(status !== undefined, `${label}: no HTTP answer: ${JSON.stringify(r.text.slice(0, 200))}`);
+  const reached = s.servers.flatMap((u) => u.seen.slice(before.get(u.name)!).map((seen) => ({ up: u.name, seen })));
+  assert.ok(reached.length <= 1, `${label}: ${reached.length} upstream requests: ${reached.map((x) => `${x.up} ${x.seen.url}`).join(', ')}`);
+  for (const x of reached) assert.ok(!forbidden.includes(x.up), `${label}: reached ${x.up} (${x.seen.url})`);
+  if (status >= 400 && status < 500) {
+    assert.equal(reached.length, 0, `${label}: refused with ${status} but ${reached[0]?.up} saw it`);
+  } else {
+    assert.equal(reached.length, 1, `${label}: answered ${status} without any upstream: ${r.text.slice(0, 300)}`);
+    const { up, seen } = reached[0]!;
+    assert.equal(status, c.upgrade ? 101 : 200, `${label}: ${up} saw it but the client got ${status}`);
+    const owner = ownerOf(s.table, seen.url, seen.headers.host, s.hostRouting);
+    if (!(owner === 'ambiguous' && s.hubs.has(up))) assert.equal(owner, up, `${label}: ${up} received ${JSON.stringify(seen.url.slice(0, 120))} (Host ${seen.headers.host}), which belongs to ${owner}`);
+    if (s.decided) {
+      const decided = s.decided(c);
+      assert.equal(up, decided, `${label}: the request was decided for ${decided} but ${up} answered (it received ${JSON.stringify(seen.url.slice(0, 120))})`);
+    }
+  }
+  if (c.expect !== undefined) {
+    if (c.expect === 'refused') assert.ok(status >= 400 && status < 500, `${label}: expected a refusal, got ${status}`);
+    else assert.equal(reached[0]?.up, c.expect, `${label}: expected ${c.expect} to answer, got ${status} from ${reached[0]?.up ?? 'hub-guard'}`);
+  }
+}

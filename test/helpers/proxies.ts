@@ -1,6 +1,7 @@
-import { request as httpRequest, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
+import type { OutgoingHttpHeaders } from 'node:http';
+import { ROOT, startGuard } from './guard.js';
+import { send, type Reply, type SendOptions } from './http.js';
 import { freePort } from './ports.js';
 import { start, waitForPort } from './proc.js';
 
@@ -20,13 +21,9 @@ export const IMPLS: Impl[] = (() => {
   return names as Impl[];
 })();
 
-// dist/test/helpers/proxies.js → repository root
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-const ENTRY: Record<Impl, string> = {
+const CHP_ENTRY: Record<Exclude<Impl, 'hub-guard'>, string> = {
   chp: `${ROOT}node_modules/configurable-http-proxy/bin/configurable-http-proxy`,
   chp4: '/usr/bin/configurable-http-proxy',
-  'hub-guard': `${ROOT}dist/src/cli.js`,
 };
 
 const ENV: Partial<Record<Impl, NodeJS.ProcessEnv>> = {
@@ -51,33 +48,36 @@ export interface RunningProxy {
 
 /**
  * Starts CHP (5.3 from npm, or Debian's 4.5.3) or hub-guard with `flags` plus free --port/--api-port on 127.0.0.1 and a random
- * CONFIGPROXY_AUTH_TOKEN (override it through `env`), and resolves once both ports accept connections.
+ * CONFIGPROXY_AUTH_TOKEN (override it through `env`), in this process's environment, and resolves once both ports accept
+ * connections. hub-guard is started by startGuard (guard.ts), as everywhere else.
  */
 export async function startProxy(impl: Impl, flags: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunningProxy> {
+  if (impl === 'hub-guard') {
+    const g = await startGuard({ flags, env, inheritEnv: true, waitReady: false, stopTimeoutMs: 5000 })
+      .catch((e: Error) => { throw new Error(`${impl} did not start with flags ${JSON.stringify(flags)}: ${e.message}`); });
+    return { impl, pid: g.pid, port: g.port, apiPort: g.apiPort, url: g.url, apiUrl: g.apiUrl, token: g.token, output: g.output, stop: g.stop };
+  }
   const port = await freePort();
   const apiPort = await freePort();
   const token = env.CONFIGPROXY_AUTH_TOKEN ?? randomBytes(16).toString('hex');
   const args = [
-    ENTRY[impl],
+    CHP_ENTRY[impl],
     '--ip', '127.0.0.1', '--port', String(port),
     '--api-ip', '127.0.0.1', '--api-port', String(apiPort),
     ...flags,
   ];
-  const proc = start(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...ENV[impl], ...env, CONFIGPROXY_AUTH_TOKEN: token } });
   // A test process that ends without its after() hooks must not leave the proxy running.
-  const killOnExit = () => { proc.child.kill('SIGKILL'); };
-  process.once('exit', killOnExit);
+  const proc = start(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...ENV[impl], ...env, CONFIGPROXY_AUTH_TOKEN: token }, killOnExit: true });
   try {
     await waitForPort(port, '127.0.0.1', 15000, proc);
     await waitForPort(apiPort, '127.0.0.1', 15000, proc);
   } catch (e) {
-    process.off('exit', killOnExit);
     await proc.stop('SIGKILL');
     throw new Error(`${impl} did not start with flags ${JSON.stringify(flags)}: ${(e as Error).message}`);
   }
   return {
     impl,
-    pid: proc.child.pid!,
+    pid: proc.pid,
     port,
     apiPort,
     url: `http://127.0.0.1:${port}`,
@@ -85,63 +85,9 @@ export async function startProxy(impl: Impl, flags: string[] = [], env: NodeJS.P
     token,
     output: proc.output,
     async stop() {
-      process.off('exit', killOnExit);
       await proc.stop();
     },
   };
-}
-
-export interface Reply {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-  /** The body parsed as JSON; throws with the body in the message when it is not JSON. */
-  json<T = any>(): T;
-}
-
-export interface SendOptions {
-  headers?: OutgoingHttpHeaders;
-  /** A string is sent as is (for malformed bodies); anything else is JSON-encoded. */
-  body?: unknown;
-}
-
-/**
- * One HTTP request to 127.0.0.1:port with `path` sent byte for byte (no URL normalisation, unlike
- * fetch), so tests can send dot segments, `//`, backslashes and bad percent-escapes.
- */
-export function send(port: number, method: string, path: string, opts: SendOptions = {}): Promise<Reply> {
-  const headers: OutgoingHttpHeaders = { ...opts.headers };
-  let payload: Buffer | undefined;
-  if (opts.body !== undefined) {
-    payload = Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
-    headers['content-length'] = payload.length;
-    if (typeof opts.body !== 'string') headers['content-type'] ??= 'application/json';
-  }
-  return new Promise((resolve, reject) => {
-    // agent:false gives every request its own connection, so a proxy that closes one cannot break the next.
-    const req = httpRequest({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          text,
-          json() {
-            try {
-              return JSON.parse(text);
-            } catch {
-              throw new Error(`${method} ${path}: expected JSON, got ${res.statusCode} ${JSON.stringify(text.slice(0, 300))}`);
-            }
-          },
-        });
-      });
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 /** A request to the proxy's public port. */

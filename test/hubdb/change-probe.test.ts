@@ -10,12 +10,13 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { DEFAULT_CHECK_OPTIONS } from '../../src/hubdb/checks.js';
 import type { HubDb, HubSnapshot } from '../../src/hubdb/snapshot.js';
-import { Watchdog } from '../../src/hubdb/watchdog.js';
+import { Watchdog } from '../../src/monitor/watchdog.js';
 import { UsersIndex } from '../../src/identity/users-index.js';
 import { setLogLevel } from '../../src/log.js';
-import { Maintenance } from '../../src/state/maintenance.js';
+import { Maintenance } from '../../src/monitor/maintenance.js';
 import { MemoryStore } from '../../src/state/store.js';
 import { createHubDatabases, ENGINES, insertUsers, MY, newCookieId, PG, hubDbs, scratchDir, type HubFixture } from './fixtures.js';
+import { upgradeTo5x } from './sharing-schema.js';
 
 // Findings are expected here; their log lines would only bury the test output.
 setLogLevel('error');
@@ -137,6 +138,21 @@ for (const engine of ENGINES) {
 
       await fx.exec(`UPDATE roles SET scopes = '["access:servers"]' WHERE id = 1`);
       await seesChange(db, 'role widened', (s) => assert.equal(s.access.get('alice')?.all, true));
+    });
+
+    // The shares are read with a join: the fingerprint has to fold that statement too, not only the tables it reads.
+    test('a server shared, given an expiry, and the share revoked (5.x)', async () => {
+      await upgradeTo5x(fx);
+      await seesChange(db, '5.x tables', (s) => assert.ok(s.tables.includes('shares')));
+      await fx.exec(`INSERT INTO spawners (id, user_id, name) VALUES (1, 1, '')`);
+      assert.equal(await db.readIfChanged(), null, 'a server nobody shares is nothing the snapshot holds');
+
+      await fx.exec(`INSERT INTO shares (id, created_at, scopes, user_id, owner_id, spawner_id) VALUES (1, '2026-12-03 17:35:35', '["access:servers!server=alice/"]', 2, 1, 1)`);
+      await seesChange(db, 'shared', (s) => assert.deepEqual(s.access.get('bob'), { all: false, users: [], groups: [], servers: ['alice/'] }));
+      await fx.exec(`UPDATE shares SET expires_at = '2030-06-01 12:00:00' WHERE id = 1`);
+      await seesChange(db, 'expiry', (s) => assert.deepEqual(s.access.get('bob')?.expiring, [{ server: 'alice/', expiresAt: Date.UTC(2030, 5, 1, 12) }]));
+      await fx.exec('DELETE FROM shares WHERE id = 1');
+      await seesChange(db, 'revoked', (s) => assert.equal(s.access.get('bob'), undefined));
     });
 
     // sqlite's own failures are in the file tests below

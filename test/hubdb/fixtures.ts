@@ -1,24 +1,26 @@
 // JupyterHub-shaped databases on sqlite, PostgreSQL and MariaDB, their schema made by the real JupyterHub 3.0 ORM
-// (Debian's python3-jupyterhub; python3-psycopg2 and python3-pymysql for the server engines).
-import { execFile } from 'node:child_process';
+// (Debian's python3-jupyterhub, through test/helpers/hub-db.ts; python3-psycopg2 and python3-pymysql for the
+// server engines).
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { openHubDb } from '../../src/hubdb/open.js';
 import type { HubDb } from '../../src/hubdb/snapshot.js';
+import {
+  createSchema as createSchemaAt, initializeHub as initializeHubAt, newCookieId, SQLITE_DROP_COOKIE_ID_CONSTRAINTS, type HubConfig,
+} from '../helpers/hub-db.js';
+import { scratch, type Scratch } from '../helpers/scratch.js';
+
+export { newCookieId, type HubConfig };
 
 export type Engine = 'sqlite' | 'postgres' | 'mysql';
 export const ENGINES: Engine[] = ['sqlite', 'postgres', 'mysql'];
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 export const MY = { host: '127.0.0.1', port: 3306, user: 'root' };
-
-const run = promisify(execFile);
 
 export interface HubFixture {
   engine: Engine;
@@ -37,8 +39,6 @@ export interface HubFixture {
 
 export interface TestUser { id: number; name: string; admin?: boolean; cookieId?: string | null }
 
-export const newCookieId = () => randomBytes(16).toString('hex');
-
 const sqlString = (v: string) => `'${v.replace(/'/g, "''")}'`;
 
 /** INSERT for users in SQL all three engines accept (TRUE/FALSE and 'YYYY-MM-DD hh:mm:ss' literals). */
@@ -50,58 +50,14 @@ export function insertUsers(users: TestUser[]): string {
   return `INSERT INTO users (id, name, admin, created, cookie_id) VALUES ${values.join(', ')}`;
 }
 
-const PYTHON = '/usr/bin/python3';
-
-// mode "schema": orm.new_session_factory on each URL (creates the tables and stamps the alembic head).
-// mode "hub": JupyterHub.initialize() with the given config, which also creates users, roles and groups the way a
-// starting hub does, without starting a proxy or listening.
-const PY_SCRIPT = String.raw`
-import asyncio, json, logging, sys
-spec = json.loads(sys.argv[1])
-logging.disable(logging.INFO)
-if spec['mode'] == 'schema':
-    from jupyterhub import orm
-    for url in spec['urls']:
-        orm.new_session_factory(url)
-else:
-    from traitlets.config import Config
-    from jupyterhub.app import JupyterHub
-    c = Config()
-    c.JupyterHub.db_url = spec['url']
-    c.JupyterHub.authenticator_class = 'dummy'
-    c.JupyterHub.cookie_secret = b'\x01' * 32
-    c.Authenticator.admin_users = set(spec['admin_users'])
-    c.Authenticator.allowed_users = set(spec['allowed_users'])
-    c.JupyterHub.load_groups = spec['load_groups']
-    c.JupyterHub.load_roles = spec['load_roles']
-    asyncio.run(JupyterHub(config=c).initialize([]))
-`;
-
-async function python(spec: unknown, cwd: string): Promise<void> {
-  try {
-    await run(PYTHON, ['-c', PY_SCRIPT, JSON.stringify(spec)], { cwd, timeout: 120_000, maxBuffer: 16 << 20 });
-  } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`JupyterHub fixture script failed: ${e.message}\n${e.stderr ?? ''}`);
-  }
-}
-
-export interface HubConfig {
-  admin_users: string[];
-  allowed_users: string[];
-  load_groups: Record<string, string[]>;
-  load_roles: Array<{ name: string; scopes: string[]; users?: string[]; groups?: string[] }>;
-}
-
 /** Lets a real JupyterHub 3.0 initialise the (already created, schema-ready or empty) database with this config. */
 export async function initializeHub(fx: HubFixture, config: HubConfig): Promise<void> {
-  await python({ mode: 'hub', url: fx.url, ...config }, tmpdir());
+  await initializeHubAt(fx.url, config);
 }
 
 /** A unique name per database, so test files running in parallel never meet. */
 const uniqueName = () => `hg_${randomBytes(6).toString('hex')}`;
 
-/** A scratch directory for sqlite files; removed by the returned function. */
 /** Hub DB readers a test file opens; closeAll() in its after(). */
 export function hubDbs(defaultTimeoutMs: number): { open(url: string, timeoutMs?: number): HubDb; closeAll(): Promise<void> } {
   const opened: HubDb[] = [];
@@ -115,9 +71,9 @@ export function hubDbs(defaultTimeoutMs: number): { open(url: string, timeoutMs?
   };
 }
 
-export function scratchDir(): { dir: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'hg-hubdb-'));
-  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+/** A scratch directory for sqlite files; removed by remove(). */
+export function scratchDir(): Scratch {
+  return scratch('hg-hubdb-');
 }
 
 function sqliteFixture(file: string): HubFixture {
@@ -135,16 +91,7 @@ function sqliteFixture(file: string): HubFixture {
     file,
     exec: (sql) => withDb((db) => db.exec(sql)),
     dropTables: (tables) => withDb((db) => db.exec(`PRAGMA foreign_keys=OFF; ${tables.map((t) => `DROP TABLE "${t}";`).join(' ')}`)),
-    dropCookieIdConstraints: () =>
-      withDb((db) =>
-        db.exec(`
-          PRAGMA foreign_keys=OFF;
-          CREATE TABLE users_rebuilt (id INTEGER NOT NULL PRIMARY KEY, name VARCHAR(255), admin BOOLEAN, created DATETIME,
-            last_activity DATETIME, cookie_id VARCHAR(255), state TEXT, encrypted_auth_state BLOB);
-          INSERT INTO users_rebuilt SELECT id, name, admin, created, last_activity, cookie_id, state, encrypted_auth_state FROM users;
-          DROP TABLE users;
-          ALTER TABLE users_rebuilt RENAME TO users;`),
-      ),
+    dropCookieIdConstraints: () => withDb((db) => db.exec(SQLITE_DROP_COOKIE_ID_CONSTRAINTS)),
     drop: async () => rmSync(file, { force: true }),
   };
 }
@@ -219,5 +166,5 @@ export async function createHubDatabases(engine: Engine, count: number, dir: str
 
 /** Lets the JupyterHub ORM create its tables (and stamp the alembic head) in each database, in one Python run. */
 export async function createSchema(fixtures: HubFixture[]): Promise<void> {
-  await python({ mode: 'schema', urls: fixtures.map((f) => f.url) }, tmpdir());
+  await createSchemaAt(fixtures.map((f) => f.url));
 }

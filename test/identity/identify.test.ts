@@ -6,6 +6,7 @@ import { Sessions } from '../../src/identity/sessions.js';
 import { UsersIndex, cookieIdHash } from '../../src/identity/users-index.js';
 import { MemoryStore } from '../../src/state/store.js';
 import type { HubSnapshot, HubUser } from '../../src/hubdb/snapshot.js';
+import { hubCookie, type HubCookieOptions } from '../helpers/secret.js';
 
 const secret = Buffer.alloc(32, 7);
 const CID_A = 'a'.repeat(32);
@@ -25,8 +26,8 @@ async function setup(users = [user(1, 'alice', CID_A), user(2, 'bob', CID_B)]) {
   return { index, sessions, deps };
 }
 
-const hubCookie = (cid: string, name = 'jupyterhub-hub-login', ts = Math.floor(Date.now() / 1000)) =>
-  `${name}="${createSignedValue(secret, name, cid, ts)}"`;
+/** The hub's login cookie for `cid`, signed with this file's secret, its value quoted. */
+const cookie = (cid: string, opts: HubCookieOptions = {}) => hubCookie(secret, cid, { quoted: true, ...opts });
 
 async function who(deps: IdentifyDeps, cookie: string): Promise<Resolved> {
   return await identify({ cookie }, deps);
@@ -39,22 +40,22 @@ test('no cookies: anonymous', async () => {
 
 test("the hub cookie names its user and asks for a session", async () => {
   const { deps } = await setup();
-  const r = await who(deps, hubCookie(CID_A));
+  const r = await who(deps, cookie(CID_A));
   assert.deepEqual(r.identity, { kind: 'user', name: 'alice', id: 1, source: 'hub-cookie' });
   assert.equal(r.mintFor?.name, 'alice');
 });
 
 test('empty, malformed and shared cookie_ids are problems', async () => {
   const { deps } = await setup([user(1, 'alice', CID_SHARED), user(2, 'bob', CID_SHARED), user(3, 'carol', '')]);
-  assert.deepEqual((await who(deps, hubCookie(''))).identity, { kind: 'problem', reason: 'cookie-id-empty' });
-  assert.deepEqual((await who(deps, hubCookie('not-a-hub-id'))).identity, { kind: 'problem', reason: 'cookie-id-malformed' });
-  assert.deepEqual((await who(deps, hubCookie(CID_SHARED))).identity, { kind: 'problem', reason: 'cookie-id-shared' });
-  assert.deepEqual((await who(deps, hubCookie(CID_SHARED, 'jupyterhub-services'))).identity, { kind: 'problem', reason: 'cookie-id-shared' });
+  assert.deepEqual((await who(deps, cookie(''))).identity, { kind: 'problem', reason: 'cookie-id-empty' });
+  assert.deepEqual((await who(deps, cookie('not-a-hub-id'))).identity, { kind: 'problem', reason: 'cookie-id-malformed' });
+  assert.deepEqual((await who(deps, cookie(CID_SHARED))).identity, { kind: 'problem', reason: 'cookie-id-shared' });
+  assert.deepEqual((await who(deps, cookie(CID_SHARED, { name: 'jupyterhub-services' }))).identity, { kind: 'problem', reason: 'cookie-id-shared' });
 });
 
 test('a validly signed cookie_id nobody has is anonymous, flagged', async () => {
   const { deps } = await setup();
-  const r = await who(deps, hubCookie('d'.repeat(32)));
+  const r = await who(deps, cookie('d'.repeat(32)));
   assert.deepEqual(r.identity, { kind: 'anonymous' });
   assert.equal(r.unknownCookieId, true);
 });
@@ -64,7 +65,7 @@ test('tampered, expired, wrong-name and garbage hub cookies identify nobody', as
   const good = createSignedValue(secret, 'jupyterhub-hub-login', CID_A, Math.floor(Date.now() / 1000));
   const cases = [
     `jupyterhub-hub-login="${good.slice(0, -1)}${good.endsWith('0') ? '1' : '0'}"`,
-    hubCookie(CID_A, 'jupyterhub-hub-login', Math.floor(Date.now() / 1000) - 15 * 86400),
+    cookie(CID_A, { timestampSec: Math.floor(Date.now() / 1000) - 15 * 86400 }),
     `jupyterhub-hub-login="${createSignedValue(secret, 'other', CID_A, Math.floor(Date.now() / 1000))}"`,
     `jupyterhub-hub-login="${createSignedValue(Buffer.alloc(32, 9), 'jupyterhub-hub-login', CID_A, Math.floor(Date.now() / 1000))}"`,
     'jupyterhub-hub-login=%%%; ;;==;',
@@ -86,7 +87,7 @@ test("a session carries identity where the hub cookie is not sent (/user/…)", 
 test('a session and a hub cookie naming different users conflict', async () => {
   const { deps, sessions } = await setup();
   const token = await sessions.mint('alice', 1, cookieIdHash(CID_A));
-  const r = await who(deps, `hub-guard-session=${token}; ${hubCookie(CID_B)}`);
+  const r = await who(deps, `hub-guard-session=${token}; ${cookie(CID_B)}`);
   assert.equal(r.identity.kind, 'problem');
   assert.equal(r.identity.kind === 'problem' && r.identity.reason, 'identity-conflict');
 });
@@ -122,7 +123,7 @@ test('a forged or foreign session is stale, never a user', async () => {
 
 test('without a cookie secret the hub cookie is ignored', async () => {
   const { deps } = await setup();
-  const r = await who({ ...deps, secret: undefined }, hubCookie(''));
+  const r = await who({ ...deps, secret: undefined }, cookie(''));
   assert.deepEqual(r.identity, { kind: 'anonymous' });
 });
 
@@ -131,8 +132,8 @@ test('a session past half its life is renewed while the hub cookie is present', 
   const short = new Sessions(Buffer.alloc(32, 1), 3600);
   const d = { ...deps, sessions: short };
   const fresh = await short.mint('alice', 1, cookieIdHash(CID_A));
-  assert.equal((await who(d, `hub-guard-session=${fresh}; ${hubCookie(CID_A)}`)).mintFor, undefined);
+  assert.equal((await who(d, `hub-guard-session=${fresh}; ${cookie(CID_A)}`)).mintFor, undefined);
   const old = new Sessions(Buffer.alloc(32, 1), 600);
   const aging = await old.mint('alice', 1, cookieIdHash(CID_A));
-  assert.equal((await who(d, `hub-guard-session=${aging}; ${hubCookie(CID_A)}`)).mintFor?.name, 'alice');
+  assert.equal((await who(d, `hub-guard-session=${aging}; ${cookie(CID_A)}`)).mintFor?.name, 'alice');
 });

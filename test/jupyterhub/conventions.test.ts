@@ -1,7 +1,8 @@
 // JupyterHub's conventions: the facts hub-guard relies on, against the vectors in ../shared/jupyterhub-facts.md.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { baseUrlOf, cookieIdProblem, hubCookiesToClear, isCookieId, pyQuote, serverCookieName, userServerOf } from '../../src/jupyterhub/conventions.js';
+import { decodeSignedValue } from '../../src/identity/tornado.js';
+import { HUB_COOKIES, PREFIXED_HUB_LOGIN_COOKIE, baseUrlOf, isHubMonitoringPath, cookieIdProblem, hubCookiesToClear, isCookieId, pyQuote, serverCookieName, userServerOf } from '../../src/jupyterhub/conventions.js';
 
 describe('isCookieId', () => {
   test('exactly 32 lowercase hex characters', () => {
@@ -31,8 +32,8 @@ describe('names and paths', () => {
   });
 
   test('hub cookies are cleared where the hub set them', () => {
-    assert.deepEqual(hubCookiesToClear('/'), ['jupyterhub-hub-login; Path=/hub/', 'jupyterhub-services; Path=/services/']);
-    assert.deepEqual(hubCookiesToClear(baseUrlOf('/jhub')), ['jupyterhub-hub-login; Path=/jhub/hub/', 'jupyterhub-services; Path=/jhub/services/']);
+    assert.deepEqual(hubCookiesToClear('/'), ['jupyterhub-hub-login; Path=/hub/', 'jupyterhub-services; Path=/services/', '__Host-jupyterhub-hub-login; Path=/; Secure']);
+    assert.deepEqual(hubCookiesToClear(baseUrlOf('/jhub')).slice(0, 2), ['jupyterhub-hub-login; Path=/jhub/hub/', 'jupyterhub-services; Path=/jhub/services/']);
   });
 
   test('the owner a /user/ path names, outside /hub/', () => {
@@ -40,5 +41,24 @@ describe('names and paths', () => {
     assert.deepEqual(userServerOf('/jhub/user/bob/gpu/lab'), { owner: 'bob', server: '' });
     assert.equal(userServerOf('/hub/user/alice/'), undefined);
     assert.equal(userServerOf('/user/alice'), undefined);
+  });
+});
+
+describe('the __Host- layout (vector G of the facts)', () => {
+  const secret = Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f', 'hex');
+  const G = '2|1:0|10:1700000000|27:__Host-jupyterhub-hub-login|44:NmYxYzNiMmE5ZDhlNGY3YThiMGMxZDJlM2Y0MDUxNjI=|2655f37e21a66cb2c6657fb33af98f205fa753e18ef3f3b77ada102e3cb56a69';
+  test('the signature covers the prefixed name: it reads only under that name', () => {
+    const now = 1700000000;
+    assert.equal(decodeSignedValue(secret, PREFIXED_HUB_LOGIN_COOKIE, G, 14, now)?.toString(), '6f1c3b2a9d8e4f7a8b0c1d2e3f405162');
+    assert.equal(decodeSignedValue(secret, 'jupyterhub-hub-login', G, 14, now), null);
+    assert.ok(HUB_COOKIES.includes(PREFIXED_HUB_LOGIN_COOKIE));
+  });
+});
+
+describe('isHubMonitoringPath', () => {
+  test("the hub's health (both paths) and metrics, under base_url, and nothing else", () => {
+    for (const p of ['/hub/health', '/hub/api/health', '/hub/metrics', '/hub/health/']) assert.equal(isHubMonitoringPath(p, '/'), true, p);
+    for (const p of ['/hub/healthz', '/hub/home', '/user/alice/hub/health', '/jhub/hub/health']) assert.equal(isHubMonitoringPath(p, '/'), false, p);
+    assert.equal(isHubMonitoringPath('/jhub/hub/metrics', '/jhub/'), true);
   });
 });

@@ -17,12 +17,12 @@ import { RefusalHistory, readBlockedTotals, statusPage } from '../../src/api/sta
 import { ago, chartReasons, renderStatusPage, STATUS_CSP, STATUS_CSS, type StatusView } from '../../src/pages/status.js';
 import { openHubDb } from '../../src/hubdb/open.js';
 import { DEFAULT_CHECK_OPTIONS } from '../../src/hubdb/checks.js';
-import { Watchdog } from '../../src/hubdb/watchdog.js';
+import { Watchdog } from '../../src/monitor/watchdog.js';
 import type { HubDb } from '../../src/hubdb/snapshot.js';
 import { UsersIndex } from '../../src/identity/users-index.js';
 import { RouteTable } from '../../src/proxy/route-table.js';
 import { TargetConflicts } from '../../src/proxy/target-conflicts.js';
-import { Maintenance } from '../../src/state/maintenance.js';
+import { Maintenance } from '../../src/monitor/maintenance.js';
 import { MemoryStore } from '../../src/state/store.js';
 import { createHubDatabases, insertUsers, scratchDir, type HubFixture } from '../hubdb/fixtures.js';
 

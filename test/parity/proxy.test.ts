@@ -8,9 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
+import { eventually } from '../helpers/eventually.js';
 import { freePort } from '../helpers/ports.js';
 import { startBackend, type Backend, type Seen } from '../helpers/backend.js';
-import { IMPLS, startProxy, proxied, addRoute, getRoutes, type RunningProxy, type Reply } from '../helpers/proxies.js';
+import type { Reply } from '../helpers/http.js';
+import { IMPLS, startProxy, proxied, addRoute, getRoutes, type RunningProxy } from '../helpers/proxies.js';
 
 /** The backend's JSON echo of a proxied request. */
 function echo(r: Reply): Seen {
@@ -21,20 +23,6 @@ function echo(r: Reply): Seen {
 async function stopAll(proxy: RunningProxy | undefined, backends: Backend[]): Promise<void> {
   await proxy?.stop();
   await Promise.all(backends.map((b) => b.stop()));
-}
-
-/** Polls until check() stops throwing; for state the proxy updates after it has answered. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (e) {
-      if (Date.now() > deadline) throw e;
-      await sleep(25);
-    }
-  }
 }
 
 interface WsResult {
@@ -309,7 +297,8 @@ for (const impl of IMPLS) {
         // Timestamps have millisecond resolution; wait past it so "later" is observable.
         await sleep(20);
         echo(await proxied(proxy, 'GET', '/user/bob/api/status'));
-        await eventually(async () => assert.ok((await activity('/user/bob')) > bob0, 'bob advanced'));
+        // the proxy updates last_activity after it has answered: polled every 25 ms until the assertion holds, for 5 s
+        await eventually('bob advanced', async () => { assert.ok((await activity('/user/bob')) > bob0, 'bob advanced'); return true; }, 5000, 25);
         assert.equal(await activity('/user/jane doe'), jane0, 'jane did not move');
       });
 
@@ -322,7 +311,7 @@ for (const impl of IMPLS) {
           const got = new Promise((resolve) => ws.once('message', resolve));
           ws.send('keepalive');
           await got;
-          await eventually(async () => assert.ok((await activity('/user/al')) > t0, 'al advanced'));
+          await eventually('al advanced', async () => { assert.ok((await activity('/user/al')) > t0, 'al advanced'); return true; }, 5000, 25);
         } finally {
           ws.terminate();
         }

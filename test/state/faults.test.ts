@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { afterEach, describe, test } from 'node:test';
 import type { Redis } from 'ioredis';
 import { RouteTable } from '../../src/proxy/route-table.js';
-import { Maintenance } from '../../src/state/maintenance.js';
+import { Maintenance } from '../../src/monitor/maintenance.js';
 import { RedisStore } from '../../src/state/redis-store.js';
-import { syncRoutes, type RouteSync } from '../../src/state/route-sync.js';
+import { syncRoutes, type RouteSync } from '../../src/monitor/route-sync.js';
 import { FileStore, MemoryStore } from '../../src/state/store.js';
 import { client, eventually, gate, ownRedis, redisConfig, type Gate, type OwnRedis } from './redis.js';
 

@@ -3,10 +3,11 @@
 // killed and started again while they run.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  addHubRoutes, login, makeHubDb, send, startGuard, startUpstream, writeSecret,
-  type Guard, type HubDbFixture, type Secret, type Upstream,
-} from '../guard/fixture.js';
+import { addHubRoutes, login, startGuard, type Guard } from '../helpers/guard.js';
+import { send } from '../helpers/http.js';
+import { makeHubDb, type HubDbFixture } from '../helpers/hub-db.js';
+import { writeSecret, type Secret } from '../helpers/secret.js';
+import { startUpstream, type Upstream } from '../helpers/upstream.js';
 import { dropPrefix, eventually, ownRedis, SHARED_PORT, uniquePrefix, type OwnRedis } from './redis.js';
 
 const T = { timeout: 90_000 };
@@ -23,8 +24,8 @@ interface World {
 async function world(redisUrl: string, prefix: string): Promise<World> {
   const db = await makeHubDb({ allowed_users: ['alice', 'bob', 'carol'] });
   const secret = writeSecret(db.dir);
-  const hub = await startUpstream('hub');
-  const servers = { alice: await startUpstream('alice'), bob: await startUpstream('bob') };
+  const hub = await startUpstream('hub', { echoHeaders: true });
+  const servers = { alice: await startUpstream('alice', { echoHeaders: true }), bob: await startUpstream('bob', { echoHeaders: true }) };
   const flags = ['--redis-url', redisUrl, '--redis-prefix', prefix, '--activity-interval', '0.2'];
   const operatorToken = 'operator-secret';
   const a = await startGuard({ db, secret, flags, operatorToken, metrics: true });

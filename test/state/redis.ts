@@ -2,9 +2,9 @@
 // redis-server a test starts (and kills, and restarts) on a free port.
 import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import type { RedisConfig } from '../../src/config.js';
+import { eventually as poll } from '../helpers/eventually.js';
 import { freePort } from '../helpers/ports.js';
 import { start, waitForPort, type Proc } from '../helpers/proc.js';
 
@@ -38,21 +38,12 @@ export function client(port: number): Redis {
   return new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1 });
 }
 
-/** Polls until `probe` returns something other than undefined; fails naming `what` after `timeoutMs`. */
-export async function eventually<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() >= deadline) throw new Error(`gave up waiting for ${what} after ${timeoutMs} ms${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(25);
-  }
-}
+/**
+ * eventually() (test/helpers/eventually.ts) at the pace the state tests assert on, "within a second" included: a
+ * probe every 25 ms, for 10 s unless told otherwise.
+ */
+export const eventually = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> =>
+  poll(what, probe, timeoutMs, 25);
 
 /** A redis-server of the test's own, without persistence, that can be stopped and started again on its port. */
 export interface OwnRedis {
@@ -70,19 +61,14 @@ export async function ownRedis(): Promise<OwnRedis> {
     await proc?.stop('SIGKILL');
     proc = undefined;
   };
-  const onExit = () => proc?.child.kill('SIGKILL');
-  process.once('exit', onExit);
   return {
     port,
     async start() {
-      proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no']);
+      proc = start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { killOnExit: true });
       await waitForPort(port, '127.0.0.1', 10_000, proc);
     },
     kill,
-    async stop() {
-      await kill();
-      process.off('exit', onExit);
-    },
+    stop: kill,
   };
 }
 

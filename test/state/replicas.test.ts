@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
 import { RouteTable } from '../../src/proxy/route-table.js';
-import { Maintenance } from '../../src/state/maintenance.js';
+import { Maintenance } from '../../src/monitor/maintenance.js';
 import { RedisStore } from '../../src/state/redis-store.js';
-import { syncRoutes, type RouteSync } from '../../src/state/route-sync.js';
+import { syncRoutes, type RouteSync } from '../../src/monitor/route-sync.js';
 import { MemoryStore } from '../../src/state/store.js';
 import { client, dropPrefix, eventually, redisConfig, SHARED_PORT, uniquePrefix } from './redis.js';
 

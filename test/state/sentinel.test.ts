@@ -4,12 +4,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { Maintenance } from '../../src/state/maintenance.js';
+import { Maintenance } from '../../src/monitor/maintenance.js';
 import { RedisStore } from '../../src/state/redis-store.js';
 import { MemoryStore } from '../../src/state/store.js';
 import { freePort } from '../helpers/ports.js';
 import { start, waitForPort, type Proc } from '../helpers/proc.js';
-import { send, startProxy, type RunningProxy } from '../helpers/proxies.js';
+import { send } from '../helpers/http.js';
+import { startProxy, type RunningProxy } from '../helpers/proxies.js';
 import { eventually, ownRedis, redisConfig, type OwnRedis } from './redis.js';
 
 describe('Redis through Sentinel', () => {

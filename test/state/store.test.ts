@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { RouteTable } from '../../src/proxy/route-table.js';
-import { Maintenance, type AuditEntry } from '../../src/state/maintenance.js';
+import { Maintenance, type AuditEntry } from '../../src/monitor/maintenance.js';
 import { RedisStore } from '../../src/state/redis-store.js';
-import { syncRoutes } from '../../src/state/route-sync.js';
+import { syncRoutes } from '../../src/monitor/route-sync.js';
 import { FileStore, MemoryStore, type StateStore } from '../../src/state/store.js';
 import { dropPrefix, redisConfig, SHARED_PORT, uniquePrefix } from './redis.js';
 

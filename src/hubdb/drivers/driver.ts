@@ -1,5 +1,6 @@
 import { snapshotDigest } from '../digest.js';
-import { readFingerprint, readSnapshot, type SqlSession } from '../read.js';
+import { readFingerprint, readSnapshot } from '../read.js';
+import type { SqlSession } from '../session.js';
 import type { HubSnapshot } from '../snapshot.js';
 import { toHubDbError } from '../errors.js';
 

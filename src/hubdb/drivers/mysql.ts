@@ -1,5 +1,5 @@
 import mysql from 'mysql2/promise';
-import type { Row, SqlSession } from '../read.js';
+import type { Row, SqlSession } from '../session.js';
 import type { ServerTarget } from '../url.js';
 import { fingerprinted, retryLostConnection, type Driver, type InTransaction } from './driver.js';
 import { readTlsFile } from './tls.js';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import type { Row, SqlSession } from '../read.js';
+import type { Row, SqlSession } from '../session.js';
 import type { ServerTarget } from '../url.js';
 import { fingerprinted, retryLostConnection, type Driver, type InTransaction } from './driver.js';
 import { readTlsFile } from './tls.js';

@@ -4,7 +4,8 @@ import { existsSync, statSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { snapshotDigest } from '../digest.js';
-import { readSnapshot, type Row, type SqlSession } from '../read.js';
+import { readSnapshot } from '../read.js';
+import type { Row, SqlSession } from '../session.js';
 import type { HubSnapshot } from '../snapshot.js';
 
 export interface SqliteWorkerData {

@@ -5,7 +5,7 @@
 // switch-off clears only the maintenance it was made against.
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
-import type { StateStore } from './store.js';
+import type { StateStore } from '../state/store.js';
 
 export type MaintenanceMode = 'manual' | 'auto';
 

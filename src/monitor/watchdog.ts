@@ -5,10 +5,10 @@ import { basename, dirname } from 'node:path';
 import type { UsersIndex } from '../identity/users-index.js';
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
-import type { Maintenance } from '../state/maintenance.js';
+import type { Maintenance } from './maintenance.js';
 import type { StateStore } from '../state/store.js';
-import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from './checks.js';
-import type { HubDb, HubSnapshot } from './snapshot.js';
+import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
+import type { HubDb, HubSnapshot } from '../hubdb/snapshot.js';
 import { maybeBackup } from '../doctor/backups.js';
 import { REASONS, type Reason } from '../reasons.js';
 
@@ -49,6 +49,7 @@ export class Watchdog {
   /** The baseline learned from `judged`, so the same content may now be judged differently. */
   private relearn = false;
   private running?: Promise<void>;
+  private fresh?: Promise<void>;
   private stopped = false;
   /** Findings raised from live traffic (requests, API calls) rather than a DB read; kept for a while. */
   private live = new Map<string, { finding: Finding; at: number }>();
@@ -78,6 +79,18 @@ export class Watchdog {
       this.schedule();
     });
     return this.running;
+  }
+
+  /**
+   * A check that starts after this call, so it sees what the hub committed before it: a check already running may
+   * have read too early. Callers arriving while one waits to start share it.
+   */
+  freshCheck(): Promise<void> {
+    this.fresh ??= (this.running ?? Promise.resolve()).then(() => {
+      this.fresh = undefined;
+      return this.checkNow();
+    });
+    return this.fresh;
   }
 
   /** An unknown cookie_id may be a user created since the last read: refresh, at most every 2 s. */

@@ -3,7 +3,7 @@
 // last_activity travels as the field's mark: written at most once per route per interval, newest wins.
 import { log } from '../log.js';
 import type { RouteTable } from '../proxy/route-table.js';
-import type { StateStore } from './store.js';
+import type { StateStore } from '../state/store.js';
 
 interface SavedRoute { data: Record<string, unknown> & { target: string }; lastActivity: number; addedAt: number }
 
