@@ -49,8 +49,8 @@ const HELP = `usage: hub-guard doctor --db URL [--baseline FILE | --state-dir DI
 Runs every check the watchdog runs on the hub database and prints what it found, what to do, and a repair plan:
 SQL for one transaction that gives fresh login ids (cookie_id) to users whose id is empty, NULL, malformed or
 shared; renames lookalike users (john-doe back to john.doe) when the other row is a newer, empty copy; gives users
-their old ids back from the last known good baseline (moving spawners, tokens, roles and groups along); and, with
---pvcs, re-creates users from their volume claims. Nothing is written unless --apply.
+their old ids back from the last known good baseline (moving spawners, tokens, roles, groups and shares along);
+and, with --pvcs, re-creates users from their volume claims. Nothing is written unless --apply.
 
 options:
 ${helpLines([...FLAGS, HELP_FLAG], 20).join('\n')}

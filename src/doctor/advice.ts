@@ -10,7 +10,7 @@ const ADVICE: Record<string, string> = {
   'user-drop':
     'Users vanished. Restore the latest verified backup (hub-guard backup restore-plan); if there is none, re-create them from their volumes with --pvcs.',
   'id-changed':
-    'Users were re-created under new ids. The plan gives them their old ids back, moving their spawners, tokens, roles and groups along.',
+    'Users were re-created under new ids. The plan gives them their old ids back, moving their spawners, tokens, roles, groups and (5.x) shares along.',
   'cookie-id-null': 'The plan gives each a fresh login id; they log in again.',
   'cookie-id-empty': 'The plan gives each a fresh login id; they log in again. Until then hub-guard refuses the empty one.',
   'cookie-id-malformed': 'The plan gives each a fresh login id of the hub\'s own form; they log in again.',

@@ -5,7 +5,7 @@ import { checkSnapshot, KNOWN_ALEMBIC_HEADS, lossySlug, type Baseline, type Chec
 import type { HubSnapshot, HubUser } from '../hubdb/snapshot.js';
 import type { HubDbEngine } from '../hubdb/url.js';
 import { isCookieId } from '../jupyterhub/conventions.js';
-import { beginStatement, createTempTable, dropTempTable, freshCookieId, literal, PG_SEQUENCE_FORWARD, sqlTimestamp } from './sql.js';
+import { beginStatement, createTempTable, dropTempTable, freshCookieId, hubJsonText, literal, PG_SEQUENCE_FORWARD, sqlTimestamp } from './sql.js';
 import { withNotNull } from './sqlite-ddl.js';
 import { readVolumes, type KnownUser, type PvcItem, type Unmapped, type VolumeReading } from './volumes.js';
 
@@ -80,6 +80,19 @@ export const USER_REFERENCES: ReadonlyArray<readonly [table: string, column: str
   ['spawners', 'user_id'], ['api_tokens', 'user_id'], ['oauth_codes', 'user_id'], ['user_role_map', 'user_id'], ['user_group_map', 'user_id'],
 ];
 
+/**
+ * Every column that holds a spawners.id (5.x's sharing tables, ON DELETE CASCADE). An id move keeps spawner ids as
+ * they are, so these matter only when a user's spawners are deleted.
+ */
+export const SPAWNER_REFERENCES: ReadonlyArray<readonly [table: string, column: string]> = [['shares', 'spawner_id'], ['share_codes', 'spawner_id']];
+
+/**
+ * The 5.x tables whose `scopes` name the shared server by its owner's name (`access:servers!server=<owner>/<server>`,
+ * a JSON list the hub reads as it stands): a renamed owner's rows would otherwise open nothing, and would open the
+ * server of whoever is given the old name next.
+ */
+export const OWNER_NAMED_SCOPES: readonly string[] = ['shares', 'share_codes'];
+
 
 interface Row {
   id: number;
@@ -146,7 +159,7 @@ class Builder {
     const out: Statement[] = [];
     const spawnerIds = `SELECT id FROM spawners WHERE user_id = ${r.id}`;
     if (this.tables.has('spawners')) {
-      for (const t of ['shares', 'share_codes']) if (this.tables.has(t)) out.push({ sql: `DELETE FROM ${t} WHERE spawner_id IN (${spawnerIds})` });
+      for (const [t, c] of SPAWNER_REFERENCES) if (this.tables.has(t)) out.push({ sql: `DELETE FROM ${t} WHERE ${c} IN (${spawnerIds})` });
       if (this.tables.has('servers')) out.push({ sql: `DELETE FROM servers WHERE id IN (SELECT server_id FROM spawners WHERE user_id = ${r.id})` });
     }
     for (const [t, c] of this.references()) out.push({ sql: `DELETE FROM ${t} WHERE ${c} = ${r.id}` });
@@ -188,6 +201,34 @@ class Builder {
     this.rows.delete(from);
     this.rows.set(to, { ...r, id: to });
     return out;
+  }
+
+  /**
+   * Renames a user, and the owner's name in the scopes of the 5.x rows that share its servers. The old name is a
+   * '-' slug (only [a-z0-9-]), so it stands in the JSON text exactly as written; the rows are the user's by owner_id,
+   * the hub's copy of the spawner's user_id.
+   */
+  private renameUser(r: Row, name: string): Statement[] {
+    const out: Statement[] = [{ sql: `UPDATE users SET name = ${this.lit(name)} WHERE id = ${r.id} AND name = ${this.lit(r.name)}`, expect: 1 }];
+    const filter = (owner: string) => this.lit(hubJsonText(`!server=${owner}/`));
+    for (const t of this.sharingTables()) {
+      out.push({ sql: `UPDATE ${t} SET scopes = REPLACE(scopes, ${filter(r.name)}, ${filter(name)}) WHERE owner_id = ${r.id}` });
+    }
+    r.name = name;
+    return out;
+  }
+
+  /** The 5.x tables here whose rows name a server by its owner. */
+  private sharingTables(): string[] {
+    return OWNER_NAMED_SCOPES.filter((t) => this.tables.has(t));
+  }
+
+  /** Other users who may open this user's servers by a share or a role that names the user or one of its servers. */
+  private visitorsOf(name: string): string[] {
+    const mine = (server: string) => server.startsWith(`${name}/`);
+    return [...this.i.snapshot.access]
+      .filter(([who, g]) => who !== name && !g.all && (g.users.includes(name) || g.servers.some(mine) || (g.expiring ?? []).some((e) => mine(e.server))))
+      .map(([who]) => who);
   }
 
   private schemaKnown(): boolean {
@@ -248,7 +289,12 @@ class Builder {
         decide('keep', `The volume ${annotated.claim} is annotated with the user name ${q(older.name)}, so ${q(older.name)} is a real user, not a copy of ${q(newer.name)}. Nothing to do.`);
         continue;
       }
-      const own = [newer.admin && 'is an admin', snapshot.groups.get(newer.name)?.length && `is in groups ${snapshot.groups.get(newer.name)!.join(', ')}`, snapshot.access.has(newer.name) && 'holds access grants'].filter(Boolean);
+      const visitors = this.visitorsOf(newer.name);
+      const own = [
+        newer.admin && 'is an admin', snapshot.groups.get(newer.name)?.length && `is in groups ${snapshot.groups.get(newer.name)!.join(', ')}`,
+        snapshot.access.has(newer.name) && 'holds access grants',
+        visitors.length > 0 && `was opened to ${visitors.map((v) => q(v)).join(', ')} (a share or a role naming it)`,
+      ].filter(Boolean);
       if (own.length) {
         decide('manual', `${described(older)} holds the older id${evidence.length ? ` (${evidence.join('; ')})` : ''}, but ${described(newer)} ${own.join(' and ')}, so it is not a throwaway copy. Merge them by hand.`);
         continue;
@@ -259,14 +305,17 @@ class Builder {
       }
       const [olderText, newerText, lossyName] = [described(older), described(newer), older.name];
       statements.push(...this.deleteUser(newer));
-      statements.push({ sql: `UPDATE users SET name = ${this.lit(newer.name)} WHERE id = ${older.id} AND name = ${this.lit(lossyName)}`, expect: 1 });
-      this.rows.get(older.id)!.name = newer.name;
+      statements.push(...this.renameUser(this.rows.get(older.id)!, newer.name));
       renamed.push(`${q(lossyName)} → ${q(newer.name)}`);
+      const sharing = this.sharingTables();
+      const sharedRows = sharing.map((t) => (t === 'shares' ? 'shares' : 'share codes')).join(' and ');
       decide('rename',
         `${olderText} holds the older id${evidence.length ? ` (${evidence.join('; ')})` : ''}; ${newerText} is newer and has nothing of its own ` +
-        `(not an admin, no groups, no access grants). This is the pattern of a database rebuilt from volume names, which turned ${q(newer.name)} into ${q(lossyName)}, ` +
-        `followed by a login that created a second, empty user. The plan deletes ${q(newer.name)} (id ${newer.id}) with its spawners, tokens and role rows, and renames ` +
-        `${q(lossyName)} back to ${q(newer.name)} so the user keeps id ${older.id} and the old volume. Stop that user's server first if it runs; ` +
+        `(not an admin, no groups, no access grants, nobody else may open its servers). This is the pattern of a database rebuilt from volume names, which turned ${q(newer.name)} into ${q(lossyName)}, ` +
+        `followed by a login that created a second, empty user. The plan deletes ${q(newer.name)} (id ${newer.id}) with its spawners, tokens and role rows` +
+        `${sharing.length ? `, along with any ${sharedRows} of its servers` : ''}, and renames ` +
+        `${q(lossyName)} back to ${q(newer.name)} so the user keeps id ${older.id} and the old volume` +
+        `${sharing.length ? `; the scopes of ${q(lossyName)}'s own ${sharedRows} name each server by its owner, and are rewritten to ${q(`!server=${newer.name}/…`)}` : ''}. Stop that user's server first if it runs; ` +
         `${newClaims.length ? `the volume ${newClaims.join(', ')} made for id ${newer.id}` : `any volume made for id ${newer.id}`} is left alone: check it is empty, then delete it.`);
     }
     if (statements.length) {
@@ -336,7 +385,8 @@ class Builder {
       why:
         `The ids come from ${sources}. Where volume names carry the user id, a user with a new id gets a new, empty volume. ` +
         `users.id is referred to by ${this.referenceList()}; every one of them is moved to the old id in the same transaction, ` +
-        'so each user keeps their servers, tokens, roles and groups. Skip this step only if these users were deleted and re-created on purpose.',
+        `so each user keeps their servers, tokens, roles and groups${this.tables.has('shares') ? ', the shares of their servers and the shares to them (spawner ids do not change, so shares.spawner_id and share_codes.spawner_id stay as they are)' : ''}. ` +
+        'Skip this step only if these users were deleted and re-created on purpose.',
       statements,
     });
   }

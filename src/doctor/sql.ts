@@ -16,6 +16,14 @@ export function literal(engine: HubDbEngine, value: string): string {
   return `'${engine === 'mysql' ? quoted.replace(/\\/g, '\\\\') : quoted}'`;
 }
 
+/**
+ * Text as it stands inside a JSON string the hub wrote: its JSON columns (scopes) hold json.dumps() output, which
+ * escapes every character outside printable ASCII as \uXXXX, so a name is matched and written in that form.
+ */
+export function hubJsonText(value: string): string {
+  return JSON.stringify(value).slice(1, -1).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export function beginStatement(engine: HubDbEngine): string {
   return engine === 'mysql' ? 'START TRANSACTION' : 'BEGIN';
 }

@@ -194,16 +194,21 @@ function interpret(item: PvcItem, known: KnownUser[], safeSchemeSeen: boolean): 
   const legacy = readings.find((r) => r.scheme === 'legacy');
   const escape = readings.find((r) => r.scheme === 'escape');
 
-  // Known users settle what the name alone cannot: first by slug and id, then by slug.
+  // The 2017 slug may also be escapism's code of the name, from kubespawners that escaped names but kept the id:
+  // claim-john-2edoe-7 may be "john.doe" (id 7) as well as a lossy "john-2edoe". Only text that decodes to UTF-8.
+  const decoded = legacy ? unescapeSlug(legacy.slug!) : null;
+  const escapedName = decoded !== null && decoded !== legacy?.slug ? decoded : null;
+
+  // Known users settle what the name alone cannot: first by slug (either reading) and id, then by slug.
   if (legacy) {
-    const matching = known.filter((k) => lossySlug(k.name) === legacy.slug);
+    const matching = known.filter((k) => lossySlug(k.name) === legacy.slug || k.name === escapedName);
     const sameId = [...new Set(matching.filter((k) => k.id === legacy.id).map((k) => k.name))];
     const names = sameId.length ? sameId : [...new Set(matching.map((k) => k.name))];
     if (names.length === 1) {
       const k = matching.find((m) => m.name === names[0])!;
       const reading: ClaimReading = {
         ...base, scheme: 'legacy', name: names[0], id: legacy.id, server: null, idTrusted: sameId.length > 0 || !legacy.slug!.includes('-'),
-        how: `2017 scheme claim-{name}-{id}; the ${k.source} knows ${JSON.stringify(names[0])}${sameId.length ? ` with id ${legacy.id}` : ''}`,
+        how: `${names[0] === escapedName ? 'claim-{escaped name}-{id}' : '2017 scheme claim-{name}-{id}'}; the ${k.source} knows ${JSON.stringify(names[0])}${sameId.length ? ` with id ${legacy.id}` : ''}`,
       };
       if (sameId.length) return { reading };
       return {
@@ -238,14 +243,18 @@ function interpret(item: PvcItem, known: KnownUser[], safeSchemeSeen: boolean): 
       const reading: ClaimReading = { ...base, scheme: 'legacy', name: slug, id: legacy.id, server: null, how: '2017 scheme claim-{name}-{id}' };
       return alsoSafe ? { reading, notes: { claims: [item.claim], message: `${item.claim}: read as user ${JSON.stringify(slug)} with id ${legacy.id}.${alsoNote}` } } : { reading };
     }
-    // Each '-' may have been '.', '_' or '-' (or any other character); list the usual spellings.
-    const candidates = [...new Set([slug, slug.replace(/-/g, '.'), slug.replace(/-/g, '_')])];
+    // Each '-' may have been '.', '_' or '-' (or any other character); list the usual spellings, the escape
+    // scheme's reading first when there is one: the 2017 scheme leaves hex codes only where a name had them.
+    const candidates = [...new Set([...(escapedName !== null ? [escapedName] : []), slug, slug.replace(/-/g, '.'), slug.replace(/-/g, '_')])];
+    const escapeNote = escapedName !== null
+      ? ` Read as the escape scheme with the id kept (every character outside a-z0-9 written as '-' and the hex of its UTF-8 bytes), it is ${JSON.stringify(escapedName)}.`
+      : '';
     const reading: ClaimReading = { ...base, scheme: 'legacy', name: null, candidates, id: legacy.id, server: null, how: '2017 scheme claim-{name}-{id}' };
     return {
       reading,
       notes: {
         claims: [item.claim],
-        message: `${item.claim}: user ${legacy.id} is one of ${candidates.map((n) => JSON.stringify(n)).join(', ')} or another spelling: the 2017 scheme turned every character outside a-z0-9 into '-'. The hub's login name decides; nothing is inserted for it.${alsoNote}`,
+        message: `${item.claim}: user ${legacy.id} is one of ${candidates.map((n) => JSON.stringify(n)).join(', ')} or another spelling: the 2017 scheme turned every character outside a-z0-9 into '-'.${escapeNote} The hub's login name decides; nothing is inserted for it.${alsoNote}`,
       },
     };
   }

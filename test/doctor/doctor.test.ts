@@ -12,10 +12,13 @@ import mysql from 'mysql2/promise';
 import pg from 'pg';
 import { runDoctor } from '../../src/commands/doctor.js';
 import { listBackups, verifyBackup } from '../../src/doctor/backups.js';
-import { USER_REFERENCES } from '../../src/doctor/plan.js';
+import { SPAWNER_REFERENCES, USER_REFERENCES } from '../../src/doctor/plan.js';
+import { openHubDb } from '../../src/hubdb/open.js';
 import { FileStore } from '../../src/state/store.js';
 import { safeSlug } from '../../src/doctor/slugs.js';
 import { createHubDatabases, ENGINES, initializeHub, insertUsers, MY, newCookieId, PG, scratchDir, type HubFixture } from '../hubdb/fixtures.js';
+import { sharingDb, sharingFixtureRows, type Rows, type SharingDb } from '../hubdb/sharing-copies.js';
+import { insertRows } from '../hubdb/sharing-schema.js';
 import { pvc, pvcList } from './pvcs.js';
 
 const run = promisify(execFile);
@@ -23,7 +26,7 @@ const run = promisify(execFile);
 type Row = Record<string, unknown>;
 
 /** Reads rows straight from the database, as an operator's client would. */
-async function rows(fx: HubFixture, sql: string): Promise<Row[]> {
+async function rows(fx: Pick<HubFixture, 'engine' | 'file' | 'url'>, sql: string): Promise<Row[]> {
   if (fx.engine === 'sqlite') {
     const db = new Database(fx.file!, { readonly: true });
     try {
@@ -50,7 +53,7 @@ async function rows(fx: HubFixture, sql: string): Promise<Row[]> {
   }
 }
 
-const usersById = async (fx: HubFixture) =>
+const usersById = async (fx: Pick<HubFixture, 'engine' | 'file' | 'url'>) =>
   Object.fromEntries((await rows(fx, 'SELECT id, name FROM users ORDER BY id')).map((r) => [Number(r.id), String(r.name)]));
 
 interface Outcome {
@@ -74,7 +77,7 @@ async function doctor(args: string[], opts: { tty?: boolean; answer?: string } =
 }
 
 /** Repairs the database with the plan: --apply on sqlite (checks again itself); the printed SQL on the servers. */
-async function repair(fx: HubFixture, args: string[], backupDir: string): Promise<Record<string, any>> {
+async function repair(fx: Pick<HubFixture, 'engine' | 'exec'>, args: string[], backupDir: string): Promise<Record<string, any>> {
   if (fx.engine === 'sqlite') {
     const r = await doctor([...args, '--apply', '--yes', '--backup-dir', backupDir, '--json']);
     const report = r.json();
@@ -86,6 +89,74 @@ async function repair(fx: HubFixture, args: string[], backupDir: string): Promis
   assert.match(report.sql, /^COMMIT;$/m);
   await fx.exec(report.sql);
   return report;
+}
+
+/** 'table.column' of every foreign key in a sqlite file that refers to `target`, sorted. */
+function foreignKeys(file: string, target: string): string[] {
+  const db = new Database(file, { readonly: true });
+  try {
+    const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
+    return tables.flatMap((t) => (db.prepare('SELECT "table", "from" FROM pragma_foreign_key_list(?)').all(t) as Array<{ table: string; from: string }>)
+      .filter((fk) => fk.table === target).map((fk) => `${t}.${fk.from}`)).sort();
+  } finally {
+    db.close();
+  }
+}
+
+/** The 5.5.1 fixture's users and ids, as a healthy baseline would have them. */
+const FIXTURE_IDS = new Map((sharingFixtureRows().find(([t]) => t === 'users')![1]).map((u) => [String(u.name), Number(u.id)]));
+/** alice and bob re-created under new ids after a wipe, their servers, roles, shares and share codes with them. */
+const MOVED = new Map([[2, 12], [3, 13]]);
+
+/**
+ * The 5.5.1 database with alice and bob under new ids: on sqlite the fixture copy, every column whose foreign key
+ * refers to users.id moved (found from the schema, not from doctor's list); on the servers, the fixture's rows so
+ * moved before they go in.
+ */
+async function fiveWithMovedIds(engine: HubFixture['engine'], dir: string): Promise<SharingDb> {
+  const move = (v: unknown) => (typeof v === 'number' && MOVED.has(v) ? MOVED.get(v)! : v);
+  if (engine !== 'sqlite') {
+    const rows: Array<[string, Rows]> = sharingFixtureRows().map(([t, list]) => [t, list.map((r) => Object.fromEntries(
+      Object.entries(r).map(([c, v]) => [c, (t === 'users' && c === 'id') || c === 'user_id' || c === 'owner_id' ? move(v) : v]),
+    ) as Rows[number])]);
+    return sharingDb(engine, dir, rows);
+  }
+  const fx = await sharingDb('sqlite', dir);
+  const columns = foreignKeys(fx.file!, 'users').map((tc) => tc.split('.') as [string, string]);
+  await fx.exec(['PRAGMA foreign_keys = OFF', ...[...MOVED].flatMap(([from, to]) => [
+    `UPDATE users SET id = ${to} WHERE id = ${from}`, ...columns.map(([t, c]) => `UPDATE ${t} SET ${c} = ${to} WHERE ${c} = ${from}`),
+  ])].join('; '));
+  return fx;
+}
+
+/** Who owns and who receives each share and share code, by id. */
+async function sharingRows(fx: Pick<HubFixture, 'engine' | 'file' | 'url'>): Promise<Row[]> {
+  const ids = (r: Row) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null ? null : Number(v)]));
+  return [
+    ...(await rows(fx, 'SELECT id, owner_id, user_id, group_id, spawner_id FROM shares ORDER BY id')).map((r) => ({ table: 'shares', ...ids(r) })),
+    ...(await rows(fx, 'SELECT id, owner_id, spawner_id FROM share_codes ORDER BY id')).map((r) => ({ table: 'share_codes', ...ids(r) })),
+  ];
+}
+
+/** The same, in the fixture as the hub wrote it. */
+const FIXTURE_SHARING: Row[] = (() => {
+  const of = (table: string) => sharingFixtureRows().find(([t]) => t === table)![1];
+  const pick = (r: Rows[number], cols: string[]) => Object.fromEntries(cols.map((c) => [c, r[c] === null ? null : Number(r[c])]));
+  return [
+    ...of('shares').map((r) => ({ table: 'shares', ...pick(r, ['id', 'owner_id', 'user_id', 'group_id', 'spawner_id']) })),
+    ...of('share_codes').map((r) => ({ table: 'share_codes', ...pick(r, ['id', 'owner_id', 'spawner_id']) })),
+  ];
+})();
+
+/** The servers each of these users may open as hub-guard reads the database (alice: her own only). */
+async function grantsOf(url: string): Promise<Record<string, string[]>> {
+  const db = openHubDb(url, { timeoutMs: 10_000 });
+  try {
+    const s = await db.read();
+    return Object.fromEntries(['alice', 'bob', 'carol', 'frank'].map((n) => [n, s.access.get(n)?.servers ?? []]));
+  } finally {
+    await db.close();
+  }
 }
 
 const checksOf = (report: Record<string, any>) => (report.findings as Array<{ check: string }>).map((f) => f.check).sort();
@@ -321,14 +392,67 @@ for (const engine of ENGINES) {
         // The foreign keys doctor moves along are exactly the ones JupyterHub's schema has.
         const sqlite = new Database(fx.file!, { readonly: true });
         const tables = sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[];
-        const refs = tables.flatMap((t) => (sqlite.prepare(`SELECT "table", "from" FROM pragma_foreign_key_list('${t}')`).all() as Array<{ table: string; from: string }>)
-          .filter((fk) => fk.table === 'users').map((fk) => `${t}.${fk.from}`));
         sqlite.close();
-        assert.deepEqual(refs.sort(), USER_REFERENCES.filter(([t]) => tables.includes(t)).map(([t, c]) => `${t}.${c}`).sort());
+        assert.deepEqual(foreignKeys(fx.file!, 'users'), USER_REFERENCES.filter(([t]) => tables.includes(t)).map(([t, c]) => `${t}.${c}`).sort());
+      }
+    });
+
+    test('5.x: ids restored from the baseline take shares and share codes along; a rename rewrites their scopes', async () => {
+      const fx = await fiveWithMovedIds(engine, scratch.dir);
+      try {
+        const baselineFile = join(scratch.dir, `baseline_5x_${engine}.json`);
+        writeFileSync(baselineFile, JSON.stringify({ highWater: 7, users: Object.fromEntries(FIXTURE_IDS), updatedAt: Date.parse('2026-12-03T18:00:00Z') }));
+        const base = ['--db', fx.url, '--baseline', baselineFile];
+
+        const first = (await doctor([...base, '--json'])).json();
+        assert.deepEqual(checksOf(first), ['id-changed']);
+        assert.deepEqual(first.plan.idRestores.map((r: { name: string; from: number; to: number; blocked: string | null }) => [r.name, r.from, r.to, r.blocked]),
+          [['alice', 12, 2, null], ['bob', 13, 3, null]]);
+        assert.match(first.plan.steps[0].why, /shares\.owner_id, shares\.user_id, share_codes\.owner_id, spawners\.user_id/);
+        assert.deepEqual(first.plan.expected, []);
+        await repair(fx, base, backups);
+        assert.deepEqual(await sharingRows(fx), FIXTURE_SHARING, 'every share and share code is where the hub put it');
+        assert.deepEqual(await grantsOf(fx.url), { alice: [], bob: ['alice/'], carol: ['alice/'], frank: ['alice/'] });
+
+        // john-doe's pattern on 5.x: "jo-ann" (older, her server shared with bob) and an empty "jo.ann" with a share code.
+        await fx.exec(insertUsers([{ id: 20, name: 'jo-ann' }, { id: 21, name: 'jo.ann' }]));
+        await fx.exec("INSERT INTO spawners (id, user_id, name) VALUES (20, 20, ''), (21, 21, '')");
+        const scoped = (owner: string) => `["access:servers!server=${owner}/"]`;
+        const code = (id: number, owner: number, name: string) => ({
+          id, created_at: '2026-12-03 18:00:00', scopes: scoped(name), expires_at: '2099-01-01 00:00:00',
+          hashed: `sha512:1:${'0'.repeat(15)}${id % 10}:${'f'.repeat(128)}`, prefix: `c${id}`, exchange_count: 0, last_exchanged_at: null, owner_id: owner, spawner_id: owner,
+        });
+        await fx.exec(insertRows(engine, 'shares', [{ id: 20, created_at: '2026-12-03 18:00:00', scopes: scoped('jo-ann'), expires_at: null, user_id: 3, group_id: null, owner_id: 20, spawner_id: 20 }]));
+        await fx.exec(insertRows(engine, 'share_codes', [code(20, 20, 'jo-ann'), code(21, 21, 'jo.ann')]));
+        assert.deepEqual((await grantsOf(fx.url)).bob, ['alice/', 'jo-ann/']);
+
+        const second = (await doctor([...base, '--json'])).json();
+        assert.deepEqual(checksOf(second), ['lookalike-names']);
+        assert.equal(second.plan.lookalikes[0].action, 'rename');
+        assert.match(second.plan.lookalikes[0].explanation, /along with any shares and share codes of its servers.*rewritten to "!server=jo\.ann\/…"/);
+        await repair(fx, base, backups);
+        assert.equal((await usersById(fx))[20], 'jo.ann');
+        assert.equal((await usersById(fx))[21], undefined);
+        assert.deepEqual((await rows(fx, 'SELECT scopes FROM shares WHERE id = 20')).map((r) => r.scopes), [scoped('jo.ann')]);
+        assert.deepEqual((await rows(fx, 'SELECT id, scopes FROM share_codes WHERE id >= 20')).map((r) => [Number(r.id), r.scopes]), [[20, scoped('jo.ann')]]);
+        assert.deepEqual((await grantsOf(fx.url)).bob, ['alice/', 'jo.ann/'], 'bob still opens her server, under her real name');
+        assert.equal((await doctor([...base, '--json'])).code, 0);
+      } finally {
+        await fx.drop();
       }
     });
 
     if (engine === 'sqlite') {
+      test('the foreign keys doctor follows on 5.x are exactly the ones JupyterHub 5.5.1 made', async () => {
+        const fx = await sharingDb('sqlite', scratch.dir);
+        try {
+          assert.deepEqual(foreignKeys(fx.file!, 'users'), USER_REFERENCES.map(([t, c]) => `${t}.${c}`).sort());
+          assert.deepEqual(foreignKeys(fx.file!, 'spawners'), SPAWNER_REFERENCES.map(([t, c]) => `${t}.${c}`).sort());
+        } finally {
+          await fx.drop();
+        }
+      });
+
       test('--apply asks first: no answer on a terminal, no --yes elsewhere, nothing written', async () => {
         const fx = db.healthy;
         await fx.exec("UPDATE users SET cookie_id = '' WHERE name = 'bob'");

@@ -7,7 +7,7 @@ import { DEFAULT_CHECK_OPTIONS, REQUIRED_TABLES, type Baseline } from '../../src
 import type { HubSnapshot, HubUser } from '../../src/hubdb/snapshot.js';
 import type { HubDbEngine } from '../../src/hubdb/url.js';
 import { buildPlan, planSql, planStatements, type PlanInput } from '../../src/doctor/plan.js';
-import { literal } from '../../src/doctor/sql.js';
+import { hubJsonText, literal } from '../../src/doctor/sql.js';
 import { parsePvcList } from '../../src/doctor/volumes.js';
 import { pvc, pvcList } from './pvcs.js';
 
@@ -143,6 +143,64 @@ describe('repair plan', () => {
     assert.match(sql, /^INSERT INTO users \(id, name, admin, created, cookie_id\) VALUES \(258, 'zed', FALSE, '2019-01-01 00:00:00', '[0-9a-f]{32}'\);$/m);
     assert.match(sql, /^-- claim-mo-ra-12: user 12 is one of "mo-ra", "mo\.ra", "mo_ra"/m);
     assert.doesNotMatch(sql, /SET id = 77/);
+  });
+
+  // 5.x: the sharing tables, and the head that says they are the hub's.
+  const fiveX = (users: UserSpec[], extra: Partial<HubSnapshot> = {}) =>
+    snapshot(users, { tables: ['alembic_version', 'share_codes', 'shares', ...REQUIRED_TABLES].sort(), alembicVersion: '4621fec11365', ...extra });
+
+  test('an id restore moves the 5.x shares and share codes along, on every engine, and only where the tables exist', () => {
+    const moving = baseline({ ann: 5, bob: 2 });
+    for (const engine of ['sqlite', 'postgres', 'mysql'] as const) {
+      const sql = planStatements(plan(fiveX([{ id: 1, name: 'ann' }, { id: 2, name: 'bob' }]), { baseline: moving }, engine)).transaction.map((x) => x.sql);
+      for (const [t, c] of [['shares', 'owner_id'], ['shares', 'user_id'], ['share_codes', 'owner_id']]) {
+        assert.ok(sql.includes(`UPDATE ${t} SET ${c} = 5 WHERE ${c} = 1`), `${engine}: ${t}.${c}`);
+      }
+      // Spawner ids do not move, so neither do the rows that point at them.
+      assert.ok(!sql.some((x) => /spawner_id/.test(x)), engine);
+      const sqlBefore = planStatements(plan(snapshot([{ id: 1, name: 'ann' }, { id: 2, name: 'bob' }]), { baseline: moving }, engine)).transaction.map((x) => x.sql);
+      assert.ok(sqlBefore.some((x) => x.startsWith('UPDATE spawners SET user_id = 5')), engine);
+      assert.ok(!sqlBefore.some((x) => /share/.test(x)), `${engine}: a 3.x database has no sharing tables to touch`);
+    }
+    const p = plan(fiveX([{ id: 1, name: 'ann' }]), { baseline: moving });
+    assert.match(p.steps[0].why, /users\.id is referred to by shares\.owner_id, shares\.user_id, share_codes\.owner_id, spawners\.user_id/);
+    assert.match(p.steps[0].why, /the shares of their servers and the shares to them/);
+  });
+
+  test('a rename rewrites the owner in the scopes of its shares and share codes; its twin goes with the shares of its servers', () => {
+    const p = plan(fiveX([{ id: 1, name: 'ann-lee' }, { id: 9, name: 'ann.lee' }]));
+    assert.equal(p.lookalikes[0].action, 'rename');
+    const sql = planStatements(p).transaction.map((x) => x.sql);
+    const spawners = 'SELECT id FROM spawners WHERE user_id = 9';
+    assert.deepEqual(sql.filter((x) => /share/.test(x)), [
+      `DELETE FROM shares WHERE spawner_id IN (${spawners})`, `DELETE FROM share_codes WHERE spawner_id IN (${spawners})`,
+      'DELETE FROM shares WHERE owner_id = 9', 'DELETE FROM shares WHERE user_id = 9', 'DELETE FROM share_codes WHERE owner_id = 9',
+      "UPDATE shares SET scopes = REPLACE(scopes, '!server=ann-lee/', '!server=ann.lee/') WHERE owner_id = 1",
+      "UPDATE share_codes SET scopes = REPLACE(scopes, '!server=ann-lee/', '!server=ann.lee/') WHERE owner_id = 1",
+    ]);
+    assert.match(p.lookalikes[0].explanation, /along with any shares and share codes of its servers/);
+    assert.ok(!planStatements(plan(snapshot([{ id: 1, name: 'ann-lee' }, { id: 9, name: 'ann.lee' }]))).transaction.some((x) => /share/.test(x.sql)), 'not on 3.x');
+
+    // The hub writes scopes with json.dumps, which escapes all but printable ASCII; MySQL reads backslashes as escapes.
+    const accented = (engine: HubDbEngine) => planStatements(plan(fiveX([{ id: 1, name: 'zo--k' }, { id: 9, name: 'zoë"k' }]), {}, engine)).transaction
+      .find((x) => x.sql.startsWith('UPDATE shares SET scopes'))!.sql;
+    assert.equal(accented('sqlite'), `UPDATE shares SET scopes = REPLACE(scopes, '!server=zo--k/', '!server=zo\\u00eb\\"k/') WHERE owner_id = 1`);
+    assert.equal(accented('mysql'), `UPDATE shares SET scopes = REPLACE(scopes, '!server=zo--k/', '!server=zo\\\\u00eb\\\\"k/') WHERE owner_id = 1`);
+    assert.equal(JSON.parse(`"${hubJsonText('zoë"k 🙂')}"`), 'zoë"k 🙂');
+    assert.equal(hubJsonText('zoë"k 🙂'), 'zo\\u00eb\\"k \\ud83d\\ude42');
+  });
+
+  test('a twin whose servers others may open is not a throwaway copy', () => {
+    const grant = (servers: string[], users: string[] = []) => ({ all: false, users, groups: [], servers });
+    for (const access of [new Map([['bob', grant(['ann.lee/'])]]), new Map([['bob', grant([], ['ann.lee'])]])]) {
+      const p = plan(fiveX([{ id: 1, name: 'ann-lee' }, { id: 9, name: 'ann.lee' }, { id: 2, name: 'bob' }], { access }));
+      assert.equal(p.lookalikes[0].action, 'manual');
+      assert.match(p.lookalikes[0].explanation, /"ann\.lee" \(id 9\) was opened to "bob" \(a share or a role naming it\).*Merge them by hand/);
+      assert.deepEqual(p.steps, []);
+    }
+    // Another user's grant to the older row, or to a name that only starts alike, is no reason.
+    const other = new Map([['bob', grant(['ann-lee/', 'ann.leex/'])]]);
+    assert.equal(plan(fiveX([{ id: 1, name: 'ann-lee' }, { id: 9, name: 'ann.lee' }, { id: 2, name: 'bob' }], { access: other })).lookalikes[0].action, 'rename');
   });
 
   test('SQL string literals hold any name on every engine', () => {

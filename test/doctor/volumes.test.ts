@@ -130,6 +130,37 @@ describe('reading a PVC list', () => {
     assert.ok(v.ambiguities.some((a) => a.claims[0] === 'claim-x-y-77' && /gives it id 11, not 77/.test(a.message)));
   });
 
+  test('a claim-{name}-{id} whose name carries escape codes lists the escape reading among its candidates', () => {
+    const { items } = parsePvcList(pvcList([
+      pvc('claim-john-2edoe-7', '2017-05-01T00:00:00Z'), pvc('claim-caf-c3-a9-8', null), pvc('claim-ann-lee-9', null),
+      pvc('claim-x-c3-28-10', null), pvc('claim-a-bc-11', null), pvc('claim-john-2e-2edoe-12', null),
+    ]));
+    const v = readVolumes(items, []);
+    const candidates = Object.fromEntries(v.claims.map((c) => [c.claim, [c.name, c.id, c.candidates]]));
+    assert.deepEqual(candidates, {
+      'claim-john-2edoe-7': [null, 7, ['john.doe', 'john-2edoe', 'john.2edoe', 'john_2edoe']],
+      'claim-caf-c3-a9-8': [null, 8, ['café', 'caf-c3-a9', 'caf.c3.a9', 'caf_c3_a9']],
+      // '-le' is no hex pair, c3 28 and a lone bc are no UTF-8: only the 2017 spellings.
+      'claim-ann-lee-9': [null, 9, ['ann-lee', 'ann.lee', 'ann_lee']],
+      'claim-x-c3-28-10': [null, 10, ['x-c3-28', 'x.c3.28', 'x_c3_28']],
+      'claim-a-bc-11': [null, 11, ['a-bc', 'a.bc', 'a_bc']],
+      'claim-john-2e-2edoe-12': [null, 12, ['john..doe', 'john-2e-2edoe', 'john.2e.2edoe', 'john_2e_2edoe']],
+    });
+    assert.ok(v.ambiguities.some((a) => a.claims[0] === 'claim-john-2edoe-7' && /Read as the escape scheme with the id kept .* it is "john\.doe"\./.test(a.message)));
+    assert.ok(v.ambiguities.every((a) => a.claims[0] !== 'claim-ann-lee-9' || !/escape scheme/.test(a.message)));
+    assert.deepEqual(v.undecided.map((c) => c.claim).sort(), items.map((i) => i.claim).sort(), 'no name is made up for any of them');
+  });
+
+  test('a known user settles an escaped claim-{name}-{id}: by name and id, or by name with the id reported', () => {
+    const { items } = parsePvcList(pvcList([pvc('claim-john-2edoe-7', null), pvc('claim-mary-2esmith-8', null)]));
+    const v = readVolumes(items, [{ name: 'john.doe', id: 7, source: 'baseline' }, { name: 'mary.smith', id: 300, source: 'database' }]);
+    const read = Object.fromEntries(v.claims.map((c) => [c.claim, [c.name, c.id, c.idTrusted]]));
+    assert.deepEqual(read, { 'claim-john-2edoe-7': ['john.doe', 7, true], 'claim-mary-2esmith-8': ['mary.smith', 8, false] });
+    assert.match(v.claims[0].how, /claim-\{escaped name\}-\{id\}; the baseline knows "john\.doe" with id 7/);
+    assert.ok(v.ambiguities.some((a) => a.claims[0] === 'claim-mary-2esmith-8' && /gives it id 300, not 8/.test(a.message)));
+    assert.deepEqual(v.users.map((u) => [u.name, u.id]), [['john.doe', 7], ['mary.smith', null]]);
+  });
+
   test('two users claiming one id: the older volume keeps it', () => {
     const { items } = parsePvcList(pvcList([pvc('claim-ann-5', '2016-01-01T00:00:00Z'), pvc('claim-ben-5', '2017-03-01T00:00:00Z')]));
     const v = readVolumes(items, []);

@@ -2,18 +2,13 @@
 // (shared/fixtures/jupyterhub-5.5.1-sharing.sqlite, see its README) and from the same rows on PostgreSQL and
 // MySQL: who may open alice's servers, decided as a request is (users index, then decide()).
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import Database from 'better-sqlite3';
 import { UsersIndex } from '../../src/identity/users-index.js';
 import type { HubSnapshot } from '../../src/hubdb/snapshot.js';
 import { decide } from '../../src/policy/decide.js';
 import { createHubDatabases, hubDbs, scratchDir, type Engine } from './fixtures.js';
-import { SHARING_DB } from '../helpers/jupyterhub-5.js';
+import { sharingDb, type SharingDb } from './sharing-copies.js';
 import { HEAD_5X, insertRows, upgradeTo5x, type SqlValue } from './sharing-schema.js';
-
-const FIXTURE = SHARING_DB;
 
 const scratch = scratchDir();
 const { open, closeAll } = hubDbs(10_000);
@@ -23,57 +18,9 @@ after(async () => {
   scratch.remove();
 });
 
-type Rows = Array<Record<string, SqlValue>>;
-
-/** The fixture's rows hub-guard reads, in an order the foreign keys accept. */
-function fixtureRows(): Array<[string, Rows]> {
-  const db = new Database(FIXTURE, { readonly: true, fileMustExist: true });
-  try {
-    const all = (sql: string) => db.prepare(sql).all() as Rows;
-    return [
-      ['users', all('SELECT id, name, admin, created, cookie_id FROM users ORDER BY id').map((r) => ({ ...r, admin: r.admin === 1 }))],
-      ['groups', all('SELECT id, name FROM groups')],
-      ['roles', all('SELECT id, name, description, scopes FROM roles')],
-      ['user_group_map', all('SELECT user_id, group_id FROM user_group_map')],
-      ['user_role_map', all('SELECT user_id, role_id FROM user_role_map')],
-      ['group_role_map', all('SELECT group_id, role_id FROM group_role_map')],
-      ['spawners', all('SELECT id, user_id, name FROM spawners')],
-      ['shares', all('SELECT id, created_at, scopes, expires_at, user_id, group_id, owner_id, spawner_id FROM shares')],
-      ['share_codes', all('SELECT id, created_at, scopes, expires_at, hashed, prefix, exchange_count, last_exchanged_at, owner_id, spawner_id FROM share_codes')],
-    ];
-  } finally {
-    db.close();
-  }
-}
-
 /** A control beside the fixture's users: the docs' `user` role (`self`, `shares!user`, …) and nothing else. */
 const MALLORY = "INSERT INTO users (id, name, admin, created, cookie_id) VALUES (8, 'mallory', FALSE, '2026-12-03 17:40:00', '8f3a9c0e5b7d4e1f8a6c2b9d0e4f7a1c'); " +
   'INSERT INTO user_role_map (user_id, role_id, managed_by_auth) VALUES (8, 4, FALSE);';
-
-interface SharingDb { engine: Engine; url: string; exec(sql: string): Promise<void> }
-
-async function sqliteCopy(): Promise<SharingDb> {
-  const file = join(scratch.dir, 'jupyterhub-5.5.1-sharing.sqlite');
-  copyFileSync(FIXTURE, file);
-  chmodSync(file, 0o644);
-  const exec = async (sql: string) => {
-    const db = new Database(file);
-    try {
-      db.exec(sql);
-    } finally {
-      db.close();
-    }
-  };
-  return { engine: 'sqlite', url: `sqlite:///${file}`, exec };
-}
-
-/** A 3.0 schema made by the hub's ORM, the tables a 5.x hub adds, and the fixture's rows. */
-async function serverCopy(engine: Engine): Promise<SharingDb & { drop(): Promise<void> }> {
-  const [fx] = await createHubDatabases(engine, 1, scratch.dir);
-  await upgradeTo5x(fx!);
-  for (const [table, rows] of fixtureRows()) if (rows.length > 0) await fx!.exec(insertRows(engine, table, rows));
-  return fx!;
-}
 
 interface Measured { user: string; id: number; alice: boolean; aliceGpu: boolean; others: string[] }
 
@@ -125,13 +72,13 @@ const strip = ({ why: _why, ...m }: Measured & { why: string }): Measured => m;
 
 for (const engine of ['sqlite', 'postgres', 'mysql'] as const) {
   describe(`the 5.5.1 sharing fixture on ${engine}`, () => {
-    let db: SharingDb & { drop?(): Promise<void> };
+    let db: SharingDb;
 
     before(async () => {
-      db = engine === 'sqlite' ? await sqliteCopy() : await serverCopy(engine);
+      db = await sharingDb(engine, scratch.dir);
       await db.exec(MALLORY);
     });
-    after(() => db.drop?.());
+    after(() => db.drop());
 
     test('who may open /user/alice/: owner, admin, bob, carol, frank, dave and erin; nobody else', async (t) => {
       const s = await open(db.url).read();

@@ -1,9 +1,10 @@
 // What a JupyterHub 5.x hub adds to a 3.0 database that hub-guard reads: the `shares` and `share_codes` tables
 // (made by create_all at its first start, with no migration; DDL as SQLAlchemy emits it for each engine from 5.5.1's
 // ORM, the sqlite form as in shared/fixtures/jupyterhub-5.5.1-sharing.sqlite) and the 5.x alembic stamp.
-import type { Engine, HubFixture } from './fixtures.js';
+import type { Engine } from './fixtures.js';
+import { addColumnsOf, headOf, stamp, type SqlTarget } from './release-schemas.js';
 
-export const HEAD_5X = '4621fec11365';
+export const HEAD_5X = headOf('5.x');
 
 const TYPES: Record<Engine, { id: string; datetime: string; groups: string }> = {
   sqlite: { id: 'INTEGER NOT NULL', datetime: 'DATETIME', groups: 'groups' },
@@ -31,14 +32,12 @@ export function sharingDdl(engine: Engine): string {
     CREATE INDEX ix_share_codes_prefix ON share_codes (prefix);`;
 }
 
-/** Makes a 3.0 database look as a 5.x hub leaves it, for what hub-guard reads and what inserts need. */
-export async function upgradeTo5x(fx: HubFixture): Promise<void> {
-  // 4.0's groups.properties and 5.0's managed_by_auth, as their migrations add them
-  const added = [`ALTER TABLE ${TYPES[fx.engine].groups} ADD COLUMN properties TEXT`].concat(['roles', 'user_role_map', 'group_role_map', 'service_role_map']
-    .map((t) => `ALTER TABLE ${t} ADD COLUMN managed_by_auth BOOLEAN NOT NULL DEFAULT FALSE`));
-  await fx.exec(added.join('; '));
+/** Makes a 3.0 database look as a 5.x hub leaves it: 4.0's and 5.0's columns, the sharing tables, the 5.x head. */
+export async function upgradeTo5x(fx: SqlTarget): Promise<void> {
+  await addColumnsOf(fx, '4.x');
+  await addColumnsOf(fx, '5.x');
   await fx.exec(sharingDdl(fx.engine));
-  await fx.exec(`UPDATE alembic_version SET version_num = '${HEAD_5X}'`);
+  await stamp(fx, '5.x');
 }
 
 export type SqlValue = string | number | boolean | null;
