@@ -9,6 +9,9 @@ export const SESSION_COOKIE = 'hub-guard-session';
 /** Behind https the session follows the hub's hardened layout: host-only, path `/`, Secure. */
 export const PREFIXED_SESSION_COOKIE = `__Host-${SESSION_COOKIE}`;
 
+/** The session in both layouts, as cookies to clear (pages' clearCookies form). */
+export const SESSION_COOKIES_TO_CLEAR: readonly string[] = [SESSION_COOKIE, `${PREFIXED_SESSION_COOKIE}; Path=/; Secure`];
+
 /** The session a request carries; the prefixed cookie wins over a leftover plain one. */
 export function sessionToken(cookies: ReadonlyMap<string, string>): string | undefined {
   return cookies.get(PREFIXED_SESSION_COOKIE) || cookies.get(SESSION_COOKIE) || undefined;

@@ -27,14 +27,14 @@ export function checkResponse(ctx: RequestContext, head: UpstreamHead, deps: Pip
   const decision = decideResponse(facts, deps.cfg);
   if (decision.action === 'allow') return pass(ctx, head);
   const to = facts.redirectInto;
+  const id = ctx.identity;
   // a websocket answer cannot wait (and the hub redirects browsers, not websockets)
-  const fresh = decision.reason === 'redirect-to-other-user' && to && ctx.head === undefined && ctx.identity.kind === 'user'
-    ? deps.grants.refresh('redirect', ctx.identity.name, to.owner, to.server)
+  const fresh = decision.reason === 'redirect-to-other-user' && to && ctx.head === undefined && id.kind === 'user'
+    ? deps.grants.refresh('redirect', id.name, to.owner, to.server)
     : undefined;
-  if (!fresh) return refuse(ctx, decision, deps);
+  if (!fresh || id.kind !== 'user') return refuse(ctx, decision, deps);
   return fresh.then(() => {
-    const users = deps.identity.users;
-    const again = decideResponse({ ...facts, redirectInto: { ...to!, grant: users.grant(ctx.identity.kind === 'user' ? ctx.identity.name : ''), ownerGroups: users.groupsOf(to!.owner) }, now: Date.now() }, deps.cfg);
+    const again = decideResponse({ ...facts, redirectInto: into(to!, id.name, deps), now: Date.now() }, deps.cfg);
     return again.action === 'allow' ? pass(ctx, head) : refuse(ctx, again, deps);
   });
 }
@@ -61,12 +61,15 @@ function responseFacts(ctx: RequestContext, head: UpstreamHead, deps: PipelineDe
   const location = head.headers.location;
   if (location && identity.kind === 'user' && head.statusCode >= 300 && head.statusCode < 400) {
     const target = redirectTarget(location, ctx, deps);
-    if (target) {
-      const users = deps.identity.users;
-      facts.redirectInto = { ...target, grant: users.grant(identity.name), ownerGroups: users.groupsOf(target.owner) };
-    }
+    if (target) facts.redirectInto = into(target, identity.name, deps);
   }
   return facts;
+}
+
+/** A redirect's target server with what the users index knows now of the visitor's grants and the owner's groups. */
+function into(target: { owner: string; server: string }, visitor: string, deps: PipelineDeps): NonNullable<ResponseFacts['redirectInto']> {
+  const users = deps.identity.users;
+  return { ...target, grant: users.grant(visitor), ownerGroups: users.groupsOf(target.owner) };
 }
 
 /** The problem with a hub login cookie the hub is about to set, if any. */

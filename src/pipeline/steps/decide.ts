@@ -29,7 +29,8 @@ function judge(ctx: RequestContext, deps: PipelineDeps): Decision {
     grant: visitor ? users.grant(id.name) : undefined,
     ownerGroups: visitor ? users.groupsOf(owner) : undefined,
     now: Date.now(),
-    monitoring: route?.data.hub === true && isHubMonitoringPath(pathOnHost(ctx, deps), hubBaseOf(route)),
+    // asked only in maintenance, the one case decide() weighs it
+    monitoring: m !== undefined && route?.data.hub === true && isHubMonitoringPath(pathOnHost(ctx, deps), hubBaseOf(route)),
   }, {
     maintenance: m && { reason: m.reason, mode: m.mode },
     allowRunningServers: deps.cfg.allowRunningServers,

@@ -1,6 +1,6 @@
 // Step 7a, refuse: the page for a refusal or maintenance, sent instead of forwarding, counted and logged once.
 import http from 'node:http';
-import { PREFIXED_SESSION_COOKIE, SESSION_COOKIE } from '../../identity/sessions.js';
+import { SESSION_COOKIES_TO_CLEAR } from '../../identity/sessions.js';
 import { hubCookiesToClear } from '../../jupyterhub/conventions.js';
 import { log } from '../../log.js';
 import { metrics } from '../../metrics.js';
@@ -30,7 +30,7 @@ export function refusal(ctx: RequestContext, d: Exclude<Decision, { action: 'all
     hubUrl: `${hubBase}hub/`,
   }, ctx.req.headers.accept, ctx.path.routePath, {
     maintenanceTemplate: deps.pages.template,
-    clearCookies: clearLogin ? [...hubCookiesToClear(hubBase), SESSION_COOKIE, `${PREFIXED_SESSION_COOKIE}; Path=/; Secure`] : [],
+    clearCookies: clearLogin ? [...hubCookiesToClear(hubBase), ...SESSION_COOKIES_TO_CLEAR] : [],
   });
   return {
     ...page,
