@@ -80,6 +80,7 @@ export const FLAGS: FlagSpec[] = [
   { name: 'headers-timeout', kind: 'int', arg: 'ms', min: 100, max: MAX_MS, default: 30_000, help: 'drop a client that has not sent its request headers in this time (default {default})' },
   // identity (the hub's login cookie checked against the hub DB, hub-guard's session, an IdP JWT)
   { name: 'hub-db', kind: 'string', arg: 'url', help: "the hub's db_url: sqlite:///path (read-only), postgresql://…, mysql://…" },
+  { name: 'watcher', kind: 'bool', help: 'a `hub-guard watch` process reads the hub DB (instead of --hub-db here): take its findings and users index\nfrom the shared store (needs --redis-url; docs/architecture.md "Proxy and watcher")' },
   { name: 'cookie-secret-file', kind: 'string', arg: 'file', default: 'jupyterhub_cookie_secret', help: "the hub's cookie secret (default {default}; JPY_COOKIE_SECRET wins)" },
   { name: 'cookie-max-age-days', kind: 'number', arg: 'days', min: 0, max: 3650, default: 14, help: "the hub's cookie_max_age_days (default {default})" },
   { name: 'session-ttl', kind: 'int', arg: 's', min: 60, max: 30 * DAY_S, default: 3600, help: "lifetime of hub-guard's session cookie in seconds (default {default})" },
@@ -175,6 +176,8 @@ export interface Config {
   redis?: RedisConfig;
   activityIntervalMs: number;
   hubDb?: string;
+  /** The hub DB is read by a `hub-guard watch` process; its findings and users index come through the shared store. */
+  watcher: boolean;
   cookieSecretFile: string;
   cookieSecretHex?: string;
   cookieMaxAgeDays: number;
@@ -366,6 +369,13 @@ function backup(flags: Flags): Config['backup'] {
   return { dir, keep: flags.int('backup-keep')!, intervalMs: seconds(flags, 'backup-interval') };
 }
 
+function watcher(flags: Flags, shared: boolean): boolean {
+  if (!flags.bool('watcher')) return false;
+  if (flags.has('hub-db')) throw new ConfigError('--watcher and --hub-db cannot be used together: with --watcher, `hub-guard watch --hub-db …` reads the database', '--watcher');
+  if (!shared) throw new ConfigError('--watcher needs --redis-url (or --redis-sentinels): the watcher hands its findings and users index over the shared store', '--watcher');
+  return true;
+}
+
 function idp(flags: Flags): Config['idp'] {
   const header = flags.str('identity-header');
   const related = ['jwks-url', 'jwks-file', 'jwt-issuer', 'jwt-audience', 'username-claim'].filter((n) => flags.has(n));
@@ -547,6 +557,7 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
     redis: redisConfig,
     activityIntervalMs: seconds(flags, 'activity-interval'),
     hubDb: flags.str('hub-db'),
+    watcher: watcher(flags, !!redisConfig),
     cookieSecretFile: flags.str('cookie-secret-file')!,
     cookieSecretHex: env.JPY_COOKIE_SECRET || undefined,
     cookieMaxAgeDays: flags.num('cookie-max-age-days')!,
@@ -569,12 +580,37 @@ export function buildConfig(argv: string[], env: NodeJS.ProcessEnv = process.env
   };
 }
 
+/** What `hub-guard watch` reads: the hub DB, the cookie secret (for the index's keyed hashes), the store, the checks. */
+export const WATCH_FLAGS: FlagSpec[] = FLAGS.filter((f) => [
+  'hub-db', 'cookie-secret-file', 'state-dir', 'redis-url', 'redis-sentinels', 'redis-sentinel-name', 'redis-prefix',
+  'metrics-ip', 'metrics-port', 'metrics-socket', 'log-level', 'db-check-interval', 'db-timeout', 'db-unreachable-checks',
+  'max-user-drop', 'max-id-changes', 'auto-recover', 'auto-recover-checks',
+].includes(f.name) || f.name.startsWith('backup-'));
+
+export const WATCH_USAGE = `usage: hub-guard watch --hub-db URL --redis-url URL [flags]
+
+Reads the hub database as the proxy's watchdog does (read-only), and hands the proxies started with --watcher
+what they need through the shared store: findings, automatic maintenance, and the users and grants index, with
+login cookie_ids only as keyed hashes. Runs beside the hub (on zero-to-jupyterhub, as a container in the hub pod,
+where the sqlite database lives); proxies keep the last state while it is away.
+`;
+
+/** The watcher's command line: the same flags as the proxy's, limited to what a watcher reads. */
+export function buildWatchConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): Config {
+  parseFlags(argv, WATCH_FLAGS, { command: 'watch' });
+  const cfg = buildConfig(argv, env);
+  if (!cfg.hubDb) throw new ConfigError('--hub-db is required: the database the watcher reads', '--hub-db');
+  if (!cfg.redis) throw new ConfigError('--redis-url (or --redis-sentinels) is required: the proxies read what the watcher finds from there', '--redis-url');
+  return cfg;
+}
+
 export function helpText(): string {
   return [
     'usage: hub-guard [flags]            run the proxy (configurable-http-proxy flags)',
     '       hub-guard maintenance on --reason "…" | off | status',
     '       hub-guard doctor --db URL …       diagnose the hub database, plan repairs',
     '       hub-guard backup list|verify|restore-plan --backup-dir DIR',
+    '       hub-guard watch --hub-db URL --redis-url URL …   watch the hub DB for proxies run with --watcher',
     '       (each subcommand has its own --help)',
     '',
     'The REST API token is read from CONFIGPROXY_AUTH_TOKEN.',
