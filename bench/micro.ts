@@ -7,7 +7,7 @@ import { parseCookies, stripCookies } from '../src/identity/cookies.js';
 import { identify, type IdentifyDeps } from '../src/identity/identify.js';
 import { Sessions } from '../src/identity/sessions.js';
 import { createSignedValue, decodeSignedValue } from '../src/identity/tornado.js';
-import { UsersIndex, cookieIdHash } from '../src/identity/users-index.js';
+import { UsersIndex, cookieIdHash, indexKey } from '../src/identity/users-index.js';
 import { Assertions } from '../src/identity/assertions.js';
 import { decide, type Facts, type GuardState } from '../src/policy/decide.js';
 import { buildConfig } from '../src/config.js';
@@ -48,14 +48,15 @@ function measure(op: (i: number) => unknown): number {
 
 export async function runMicro(): Promise<Record<string, number>> {
   const users: BenchUser[] = Array.from({ length: USERS }, (_, i) => ({ id: i + 1, name: `u${i}`, cookieId: randomBytes(16).toString('hex') }));
-  const index = new UsersIndex();
+  const secret = randomBytes(32);
+  const KEY = indexKey(secret);
+  const index = new UsersIndex(KEY);
   index.update({
     takenAt: Date.now(), tables: [], alembicVersion: null, cookieIdConstraint: null, access: new Map(), groups: new Map(), apiTokens: 0,
     users: users.map((u) => ({ id: u.id, name: u.name, admin: false, cookieId: u.cookieId, created: null })),
   });
-  const secret = randomBytes(32);
   const sessions = new Sessions(randomBytes(32), 3600);
-  const tokens = await Promise.all(users.map((u) => sessions.mint(u.name, u.id, cookieIdHash(u.cookieId))));
+  const tokens = await Promise.all(users.map((u) => sessions.mint(u.name, u.id, cookieIdHash(KEY, u.cookieId))));
   const now = Math.floor(Date.now() / 1000);
   const sessionHeaders = users.map((u, i) => ({ cookie: browserCookies(u, tokens[i]), host: '127.0.0.1:8000' }));
   const hubHeaders = users.map((u) => ({ cookie: `_xsrf=2|ab|cd|1; ${HUB_COOKIE}="${createSignedValue(secret, HUB_COOKIE, u.cookieId, now)}"`, host: '127.0.0.1:8000' }));
@@ -128,7 +129,7 @@ export async function runMicro(): Promise<Record<string, number>> {
     }),
     '  of which: context (header copy, resolvePath, match)': measure((i) => contextFor(u(i))),
     '  of which: parseCookies (4 cookies)': measure((i) => parseCookies(sessionHeaders[u(i)].cookie).size),
-    '  of which: cookieIdHash (sha256)': measure((i) => cookieIdHash(users[u(i)].cookieId)),
+    '  of which: cookieIdHash (HMAC-SHA256)': measure((i) => cookieIdHash(KEY, users[u(i)].cookieId)),
     '  of which: stripCookies': measure((i) => stripCookies(sessionHeaders[u(i)].cookie, (n) => n === 'hub-guard-session')),
     'decodeSignedValue (hub cookie v2)': measure((i) => decodeSignedValue(secret, HUB_COOKIE, hubHeaders[u(i)].cookie.slice(hubHeaders[u(i)].cookie.indexOf('"') + 1, -1), 14)),
   };

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // hub-guard's command line: the proxy (with configurable-http-proxy's flags) and the operators' subcommands.
 import { readFileSync } from 'node:fs';
-import { buildConfig, helpText } from './config.js';
+import { WATCH_FLAGS, WATCH_USAGE, buildConfig, buildWatchConfig, helpLines, helpText } from './config.js';
 import { log } from './log.js';
 import cluster from 'node:cluster';
 import { startServer } from './server.js';
@@ -9,6 +9,7 @@ import { runPrimary } from './cluster.js';
 import { runMaintenance } from './commands/maintenance.js';
 import { runDoctor } from './commands/doctor.js';
 import { runBackup } from './commands/backup.js';
+import { startWatcher } from './watcher.js';
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   maintenance: runMaintenance,
@@ -27,6 +28,13 @@ async function main(argv: string[]): Promise<void> {
     process.exitCode = await command(argv.slice(1));
     return;
   }
+  if (argv[0] === 'watch') {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      process.stdout.write(`${WATCH_USAGE}\n${helpLines(WATCH_FLAGS, 36).join('\n')}\n`);
+      return;
+    }
+    return untilSignal(await startWatcher(buildWatchConfig(argv.slice(1))));
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${helpText()}\n`);
     return;
@@ -38,7 +46,11 @@ async function main(argv: string[]): Promise<void> {
   const cfg = buildConfig(argv);
   if (cfg.workers > 1 && cluster.isPrimary) return runPrimary(cfg.workers, cfg.pidFile);
   // workers leave the pid file to the primary
-  const running = await startServer(cluster.isWorker ? { ...cfg, pidFile: undefined } : cfg);
+  untilSignal(await startServer(cluster.isWorker ? { ...cfg, pidFile: undefined } : cfg));
+}
+
+/** Runs until SIGTERM or SIGINT, then stops gracefully. */
+function untilSignal(running: { stop(): Promise<void> }): void {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -1,4 +1,5 @@
 // The one prom-client registry; every hub_guard_* metric is declared here so names stay in one place.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export const registry = new Registry();
@@ -18,6 +19,8 @@ export const metrics = {
   dbFindings: new Gauge({ name: 'hub_guard_db_findings', help: 'Findings of the last hub DB check', labelNames: ['check', 'severity'] as const, registers }),
   hubUsers: new Gauge({ name: 'hub_guard_hub_users', help: 'Users in the hub DB at the last check', registers }),
   stateStoreUp: new Gauge({ name: 'hub_guard_state_store_up', help: '1 while the shared state store answers', registers }),
+  watcherUp: new Gauge({ name: 'hub_guard_watcher_up', help: "1 while the hub-guard watch process's last report is fresh (proxies run with --watcher)", registers }),
+  watcherLastReport: new Gauge({ name: 'hub_guard_watcher_last_report_timestamp_seconds', help: 'When the watch process last reported (proxies run with --watcher)', registers }),
   identityProblems: new Counter({ name: 'hub_guard_identity_problems_total', help: 'Hub cookies whose cookie_id is empty, malformed, shared or unknown', labelNames: ['problem'] as const, registers }),
   proxyDuration: new Histogram({
     name: 'hub_guard_proxy_duration_seconds',
@@ -26,3 +29,19 @@ export const metrics = {
     registers,
   }),
 };
+
+/** The metrics endpoint: GET /metrics, anything else 404. */
+export function serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+  if (req.url !== '/metrics') {
+    res.writeHead(404);
+    res.end('Not Found');
+    return;
+  }
+  registry.metrics().then((text) => {
+    res.writeHead(200, { 'Content-Type': registry.contentType });
+    res.end(text);
+  }, () => {
+    res.writeHead(500);
+    res.end();
+  });
+}

@@ -3,10 +3,11 @@ import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { randomBytes } from 'node:crypto';
 import { unlinkSync, writeFileSync } from 'node:fs';
 import type { Config, Listen, TlsConfig } from './config.js';
 import { log, setLogLevel } from './log.js';
-import { metrics, registry } from './metrics.js';
+import { metrics, serveMetrics } from './metrics.js';
 import { createApiApp } from './api/app.js';
 import { Forwarder } from './proxy/forward.js';
 import { ErrorPages } from './proxy/error-pages.js';
@@ -23,7 +24,9 @@ import { ConfigError } from './errors.js';
 import { openHubDb } from './hubdb/open.js';
 import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
 import { Watchdog } from './monitor/watchdog.js';
-import { UsersIndex } from './identity/users-index.js';
+import { WatcherFeed } from './monitor/watcher-feed.js';
+import type { HubWatch } from './monitor/hub-watch.js';
+import { UsersIndex, indexKey } from './identity/users-index.js';
 import { loadCookieSecret } from './identity/secret.js';
 import { Sessions } from './identity/sessions.js';
 import { Assertions } from './identity/assertions.js';
@@ -40,7 +43,8 @@ export interface Running {
   routes: RouteTable;
   store: StateStore;
   maintenance: Maintenance;
-  watchdog?: Watchdog;
+  /** The watchdog in this process, or the feed from a `hub-guard watch` process (--watcher). */
+  watch?: HubWatch;
   publicServer: http.Server;
   apiServer: http.Server;
   /** Bound addresses (port 0 in the config becomes the real port here). */
@@ -60,7 +64,7 @@ function createServer(tls: TlsConfig | undefined, handler: http.RequestListener,
   return tls ? https.createServer({ ...opts, ...tlsOptions(tls) }, handler) : http.createServer(opts, handler);
 }
 
-function listen(server: http.Server, where: Listen, flag: string): Promise<number | undefined> {
+export function listen(server: http.Server, where: Listen, flag: string): Promise<number | undefined> {
   return new Promise((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) => reject(new ConfigError(`${flag}: cannot listen on ${where.path ?? `${where.host ?? '*'}:${where.port}`}: ${e.code ?? e.message}`, flag)));
     const done = () => resolve(where.path ? undefined : (server.address() as AddressInfo).port);
@@ -83,7 +87,7 @@ export function configured<T>(flag: string, make: () => T): T {
 }
 
 /** How long start-up waits for a shared state store (Redis) before going on with the local state. */
-const STORE_WAIT_MS = 2000;
+export const STORE_WAIT_MS = 2000;
 
 export async function startServer(cfg: Config): Promise<Running> {
   setLogLevel(cfg.logLevel);
@@ -95,7 +99,9 @@ export async function startServer(cfg: Config): Promise<Running> {
   const maintenance = new Maintenance(store);
   await maintenance.load();
   const guardKeys = await Assertions.open(store);
-  const sessions = cfg.hubDb || cfg.idp ? await Sessions.open(store, cfg.sessionTtlSec) : undefined;
+  // the hub's login cookie is checked against the hub DB, read here or by a watcher
+  const hubUsers = !!cfg.hubDb || cfg.watcher;
+  const sessions = hubUsers || cfg.idp ? await Sessions.open(store, cfg.sessionTtlSec) : undefined;
   metrics.stateStoreUp.set(store.up ? 1 : 0);
   store.onStatus((up) => metrics.stateStoreUp.set(up ? 1 : 0));
   await store.connect(STORE_WAIT_MS);
@@ -110,18 +116,19 @@ export async function startServer(cfg: Config): Promise<Running> {
   metrics.routes.set(routes.size);
   routes.onChange(() => metrics.routes.set(routes.size));
 
-  const users = new UsersIndex();
   const conflicts = new TargetConflicts(routes);
   const db = cfg.hubDb ? configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs })) : undefined;
-  const secret = cfg.hubDb
+  const secret = hubUsers
     ? configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }))
     : undefined;
+  // without the hub's secret no hub cookie is read, so the index stays empty and its key is never used
+  const users = new UsersIndex(secret ? indexKey(secret) : randomBytes(32));
   const idp = cfg.idp ? configured('--identity-header', () => new IdpVerifier(cfg.idp!)) : undefined;
   const template = cfg.maintenancePage ? configured('--maintenance-page', () => loadMaintenanceTemplate(cfg.maintenancePage!)) : undefined;
   for (const warning of template?.warnings ?? []) log.warn('maintenance page template', { warning });
   const operatorCidrs = cfg.operatorCidrs.length ? configured('--operator-cidr', () => parseCidrs(cfg.operatorCidrs)) : undefined;
   const operatorTokens = () => [cfg.operatorToken ?? cfg.authToken].filter((t): t is string => !!t);
-  const watchdog = db
+  const watch: HubWatch | undefined = db
     ? new Watchdog({
       db, store, maintenance, users,
       intervalMs: cfg.dbCheckIntervalMs,
@@ -130,7 +137,7 @@ export async function startServer(cfg: Config): Promise<Running> {
       autoRecoverChecks: cfg.autoRecoverChecks,
       backup: cfg.backup,
     })
-    : undefined;
+    : cfg.watcher ? new WatcherFeed({ store, users, maintenance }) : undefined;
   // JupyterHub and zero-to-jupyterhub point --default-target and --error-target at the hub; any other default target
   // is some other service, and gets no credentials
   const defaultIsHub = !!cfg.defaultTarget && !!cfg.errorTarget && new URL(cfg.defaultTarget).origin === new URL(cfg.errorTarget).origin;
@@ -141,9 +148,9 @@ export async function startServer(cfg: Config): Promise<Running> {
     assertions: guardKeys,
     operators: { tokens: operatorTokens(), cidrs: operatorCidrs },
     pages: { template, contact: cfg.maintenanceContact },
-    report: (problem) => watchdog?.report(problem),
-    refresh: () => watchdog?.refreshOnMiss(),
-    grants: new GrantRefresh(watchdog && (() => watchdog.freshCheck())),
+    report: (problem) => watch?.report(problem),
+    refresh: () => watch?.refreshOnMiss(),
+    grants: new GrantRefresh(watch && (() => watch.freshCheck())),
     visits: new Visits(users, cfg.adminAccess),
     isHub: (route) => route.data.hub === true || (defaultIsHub && route.data.target === cfg.defaultTarget && route.owner === undefined),
   };
@@ -175,50 +182,36 @@ export async function startServer(cfg: Config): Promise<Running> {
     routes,
     readiness: () => ({
       // ready while serving, maintenance included: a failing probe would swap the maintenance page for an error
-      ready: listening && watchdog?.state !== 'starting',
+      ready: listening && watch?.state !== 'starting',
       checks: {
         routes: routes.size,
         state: store.description,
         // degraded, not unready: replicas keep serving on their last known state while the shared store is away
         state_store: store.up ? 'up' : 'degraded',
-        db: watchdog ? watchdog.state : 'not configured',
-        findings: watchdog ? watchdog.current().map((f) => `${f.severity}:${f.check}`) : [],
+        db: watch ? watch.state : 'not configured',
+        findings: watch ? watch.current().map((f) => `${f.severity}:${f.check}`) : [],
         maintenance: maintenance.current ? maintenance.current.mode : 'off',
+        ...watch?.readiness(),
       },
     }),
-    routeHooks: watchdog && { holdDelete: () => watchdog.holdDelete([...routes.all()].filter((r) => r.owner !== undefined).length) },
+    routeHooks: watch && { holdDelete: () => watch.holdDelete([...routes.all()].filter((r) => r.owner !== undefined).length) },
     extend: (app) => {
       app.get('/.well-known/jwks.json', (_req, res) => {
         res.json(guardKeys.jwks());
       });
-      const operatorDeps = { maintenance, watchdog, routes, conflicts, tokens: operatorTokens, store };
+      const operatorDeps = { maintenance, watch, routes, conflicts, tokens: operatorTokens, store };
       app.use('/api/guard', operatorApi(operatorDeps));
       app.use('/guard', statusPage({ ...operatorDeps, refusals }));
     },
   });
   const apiServer = createServer(cfg.apiSsl, api);
 
-  const metricsServer = cfg.metricsListen
-    ? http.createServer((req, res) => {
-      if (req.url !== '/metrics') {
-        res.writeHead(404);
-        res.end('Not Found');
-        return;
-      }
-      registry.metrics().then((text) => {
-        res.writeHead(200, { 'Content-Type': registry.contentType });
-        res.end(text);
-      }, () => {
-        res.writeHead(500);
-        res.end();
-      });
-    })
-    : undefined;
+  const metricsServer = cfg.metricsListen ? http.createServer(serveMetrics) : undefined;
 
   let redirectServer: http.Server | undefined;
   const ports: Running['ports'] = {};
   // the first DB read and route poll come before the public port opens: until then nothing could be checked
-  await watchdog?.start();
+  await watch?.start();
   await upstreamRoutes?.start();
   ports.public = await listen(publicServer, cfg.listen, '--port');
   ports.api = await listen(apiServer, cfg.apiListen, '--api-port');
@@ -246,7 +239,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   /** Graceful: stop accepting, let requests in flight finish, close what is left after --shutdown-timeout. */
   const stop = async () => {
     listening = false;
-    watchdog?.stop();
+    watch?.stop();
     upstreamRoutes?.stop();
     refusals.stop();
     routeSync?.stop();
@@ -270,5 +263,5 @@ export async function startServer(cfg: Config): Promise<Running> {
       try { unlinkSync(cfg.pidFile); } catch { /* already gone */ }
     }
   };
-  return { cfg, routes, store, maintenance, watchdog, publicServer, apiServer, ports, stop };
+  return { cfg, routes, store, maintenance, watch, publicServer, apiServer, ports, stop };
 }

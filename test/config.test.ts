@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, buildConfig, helpText, FLAGS } from '../src/config.js';
+import { ConfigError, WATCH_FLAGS, buildConfig, buildWatchConfig, helpText, FLAGS } from '../src/config.js';
 
 test("defaults are CHP's", () => {
   const c = buildConfig([], {});
@@ -52,4 +52,26 @@ test('bad flags fail with a message naming the flag', () => {
 test('help lists every flag', () => {
   const text = helpText();
   for (const f of FLAGS) assert.ok(text.includes(f.name), f.name);
+});
+
+test('the proxy/watcher split: --watcher on a proxy, `hub-guard watch` flags, and what each refuses', () => {
+  const redis = ['--redis-url', 'redis://127.0.0.1:6379'];
+  assert.equal(buildConfig(['--watcher', ...redis], {}).watcher, true);
+  assert.equal(buildConfig([], {}).watcher, false);
+  const w = buildWatchConfig(['--hub-db', 'sqlite:///srv/jupyterhub/jupyterhub.sqlite', ...redis, '--db-check-interval', '2', '--backup-dir', '/b'], {});
+  assert.equal(w.hubDb, 'sqlite:///srv/jupyterhub/jupyterhub.sqlite');
+  assert.equal(w.dbCheckIntervalMs, 2000);
+  assert.equal(w.backup?.dir, '/b');
+  const cases: [() => unknown, string, RegExp][] = [
+    [() => buildConfig(['--watcher'], {}), '--watcher', /needs --redis-url/],
+    [() => buildConfig(['--watcher', ...redis, '--hub-db', 'sqlite:///x'], {}), '--watcher', /cannot be used together/],
+    [() => buildWatchConfig([...redis], {}), '--hub-db', /--hub-db is required/],
+    [() => buildWatchConfig(['--hub-db', 'sqlite:///x'], {}), '--redis-url', /--redis-url .*is required/],
+    // a proxy's flag given to the watcher is a mistake in the manifest, not something to ignore
+    [() => buildWatchConfig(['--hub-db', 'sqlite:///x', ...redis, '--port', '8000'], {}), '--port', /unknown flag --port/],
+  ];
+  for (const [run, flag, re] of cases) {
+    assert.throws(run, (e: unknown) => e instanceof ConfigError && e.flag === flag && re.test(e.message), `${flag} ${re}`);
+  }
+  for (const f of WATCH_FLAGS) assert.ok(FLAGS.includes(f), `--${f.name} is one of the proxy's flags, read the same way`);
 });

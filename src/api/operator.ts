@@ -1,6 +1,6 @@
 // The operators' API on the API port: maintenance on/off/status and the guard's status.
 import express, { Router } from 'express';
-import type { Watchdog } from '../monitor/watchdog.js';
+import type { HubWatch } from '../monitor/hub-watch.js';
 import type { Maintenance } from '../monitor/maintenance.js';
 import type { RouteTable } from '../proxy/route-table.js';
 import type { TargetConflicts } from '../proxy/target-conflicts.js';
@@ -8,7 +8,7 @@ import { requireToken } from './auth.js';
 
 export interface OperatorDeps {
   maintenance: Maintenance;
-  watchdog?: Watchdog;
+  watch?: HubWatch;
   routes: RouteTable;
   conflicts: TargetConflicts;
   tokens: () => (string | undefined)[];
@@ -47,7 +47,7 @@ export function operatorApi(d: OperatorDeps): Router {
   });
 
   router.get('/status', async (_req, res) => {
-    const w = d.watchdog;
+    const w = d.watch;
     res.json({
       maintenance: maintenanceJson(),
       state_store: d.store ? { where: d.store.description, status: d.store.up ? 'up' : 'degraded' } : undefined,

@@ -180,7 +180,7 @@ function send(res: Response, body: string): void {
 
 async function view(d: StatusPageDeps, refusals: RefusalHistory, instance: string): Promise<StatusView> {
   const now = Date.now();
-  const w = d.watchdog;
+  const w = d.watch;
   const m = d.maintenance.current;
   const routes: StatusRoute[] = [...d.routes.all()].map((r) => {
     const data = r.data;

@@ -1,20 +1,19 @@
 // "Who is this?" from what the request carries: an IdP JWT, hub-guard's session, the hub's login cookie.
 // No I/O: cookie checks run against the in-memory users index; JWTs verify once and are cached.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { HubUser } from '../hubdb/snapshot.js';
 import type { Identity } from './types.js';
 import { HUB_COOKIES, PREFIXED_HUB_LOGIN_COOKIE, cookieIdProblem } from '../jupyterhub/conventions.js';
 import { parseCookies } from './cookies.js';
 import type { IdpVerifier } from './idp.js';
 import { sessionToken, type SessionClaims, type Sessions } from './sessions.js';
 import { decodeSignedValue } from './tornado.js';
-import { cookieIdHash, type UsersIndex } from './users-index.js';
+import type { IndexedUser, UsersIndex } from './users-index.js';
 
 export interface Resolved {
   identity: Identity;
   cookies: Map<string, string>;
   /** The hub cookie identified exactly one user and there is no session for them yet: mint one. */
-  mintFor?: HubUser;
+  mintFor?: IndexedUser;
   /** A validly signed cookie_id that no user has (the hub will log this browser out; a burst is a finding). */
   unknownCookieId?: boolean;
   /** The session no longer matches the hub's records (cookie_id rotated, user gone): clear it. */
@@ -29,7 +28,7 @@ export interface IdentifyDeps {
   idp?: IdpVerifier;
 }
 
-export type HubCookie = { kind: 'none' } | { kind: 'problem'; reason: 'cookie-id-empty' | 'cookie-id-malformed' | 'cookie-id-shared' } | { kind: 'unknown' } | { kind: 'user'; user: HubUser };
+export type HubCookie = { kind: 'none' } | { kind: 'problem'; reason: 'cookie-id-empty' | 'cookie-id-malformed' | 'cookie-id-shared' } | { kind: 'unknown' } | { kind: 'user'; user: IndexedUser };
 
 /**
  * What one hub cookie value says, read as the hub reads it: nobody (a bad signature or an expired cookie is the
@@ -66,13 +65,13 @@ function hubCookie(cookies: Map<string, string>, d: IdentifyDeps): HubCookie {
   return result;
 }
 
-type SessionCheck = { kind: 'none' } | { kind: 'stale' } | { kind: 'conflict'; name: string } | { kind: 'user'; user: HubUser; renew: boolean };
+type SessionCheck = { kind: 'none' } | { kind: 'stale' } | { kind: 'conflict'; name: string } | { kind: 'user'; user: IndexedUser; renew: boolean };
 
 /** A session counts only while the hub still gives that user the cookie_id it was minted for. */
 function checkSession(claims: SessionClaims | null | undefined, users: UsersIndex, ttlSec: number): SessionCheck {
   if (!claims) return claims === null ? { kind: 'stale' } : { kind: 'none' };
   const user = users.user(claims.name);
-  if (user && user.id === claims.uid && user.cookieId !== null && cookieIdHash(user.cookieId) === claims.cid) {
+  if (user && user.id === claims.uid && user.cookieHash === claims.cid) {
     return { kind: 'user', user, renew: claims.exp - Date.now() / 1000 < ttlSec / 2 };
   }
   // the cookie_id it was bound to now belongs to someone else: the incident's pattern, never a quiet logout

@@ -1,22 +1,78 @@
-// An in-memory view of the hub's users table, rebuilt from each watchdog read, so identity needs no I/O.
-import { createHash } from 'node:crypto';
-import type { AccessGrant, HubSnapshot, HubUser } from '../hubdb/snapshot.js';
+// An in-memory view of the hub's users table, rebuilt from each watchdog read (or handed over by a `hub-guard watch`
+// process), so identity needs no I/O. Login cookie_ids are held only as keyed hashes: the view can travel through
+// Redis without giving away a login.
+import { createHmac } from 'node:crypto';
+import type { AccessGrant, HubSnapshot } from '../hubdb/snapshot.js';
 
-export type CookieLookup = { kind: 'none' } | { kind: 'one'; user: HubUser } | { kind: 'many'; count: number };
+/** What identity needs of a hub user; `cookieHash` is the keyed hash of the user's cookie_id (null without one). */
+export interface IndexedUser {
+  readonly id: number;
+  readonly name: string;
+  readonly admin: boolean;
+  readonly cookieHash: string | null;
+}
 
-/** Sessions carry this instead of the cookie_id itself, so a leaked session does not leak a login cookie. */
-export function cookieIdHash(cookieId: string): string {
-  return createHash('sha256').update(cookieId).digest('base64url').slice(0, 22);
+/** The index as data: what a watcher publishes and a proxy loads. */
+export interface HubView {
+  /** ms epoch of the read it comes from */
+  takenAt: number;
+  users: IndexedUser[];
+  access: Map<string, AccessGrant>;
+  groups: Map<string, string[]>;
+}
+
+export type CookieLookup = { kind: 'none' } | { kind: 'one'; user: IndexedUser } | { kind: 'many'; count: number };
+
+/**
+ * The key of the cookie_id hashes, derived from the hub's cookie secret: the watcher and every replica derive the
+ * same one (sessions carry a hash and are checked on any replica), and without the secret nobody can test a guessed
+ * cookie_id, even one of the short malformed ones a hand-rebuilt table holds, against the published hashes.
+ */
+export function indexKey(secret: Buffer): Buffer {
+  return createHmac('sha256', secret).update('hub-guard cookie_id index').digest();
+}
+
+export function cookieIdHash(key: Buffer, cookieId: string): string {
+  return createHmac('sha256', key).update(cookieId).digest('base64url').slice(0, 22);
+}
+
+/** Turns snapshots into views; cookie_ids never change, so a read of 10k users hashes only the new ones. */
+export class CookieIdHasher {
+  private seen = new Map<string, string>();
+
+  constructor(private readonly key: Buffer) {}
+
+  hash(cookieId: string): string {
+    return this.seen.get(cookieId) ?? cookieIdHash(this.key, cookieId);
+  }
+
+  viewOf(s: HubSnapshot): HubView {
+    const seen = new Map<string, string>();
+    const users = s.users.map((u): IndexedUser => {
+      let cookieHash: string | null = null;
+      if (u.cookieId !== null) {
+        cookieHash = this.hash(u.cookieId);
+        seen.set(u.cookieId, cookieHash);
+      }
+      return { id: u.id, name: u.name, admin: u.admin, cookieHash };
+    });
+    this.seen = seen;
+    return { takenAt: s.takenAt, users, access: s.access, groups: s.groups };
+  }
 }
 
 export class UsersIndex {
-  private byCookie = new Map<string, HubUser[]>();
-  private byCookieHash = new Map<string, HubUser[]>();
-  private byName = new Map<string, HubUser>();
+  private readonly hasher: CookieIdHasher;
+  private byCookieHash = new Map<string, IndexedUser[]>();
+  private byName = new Map<string, IndexedUser>();
   private access = new Map<string, AccessGrant>();
   private groups = new Map<string, string[]>();
   loadedAt = 0;
   private listeners: Array<() => void> = [];
+
+  constructor(key: Buffer) {
+    this.hasher = new CookieIdHasher(key);
+  }
 
   /** Called after every update: grants may have ended. */
   onUpdate(listener: () => void): void {
@@ -27,42 +83,45 @@ export class UsersIndex {
     return this.byName.size;
   }
 
-  /** cookie_id → hash from the previous update: cookie_ids never change, so a read of 10k users hashes only new ones. */
-  private hashes = new Map<string, string>();
-
   update(s: HubSnapshot): void {
-    const byCookie = new Map<string, HubUser[]>();
-    const byCookieHash = new Map<string, HubUser[]>();
-    const byName = new Map<string, HubUser>();
-    const hashes = new Map<string, string>();
-    for (const u of s.users) {
+    this.load(this.hasher.viewOf(s));
+  }
+
+  load(v: HubView): void {
+    const byCookieHash = new Map<string, IndexedUser[]>();
+    const byName = new Map<string, IndexedUser>();
+    for (const u of v.users) {
       byName.set(u.name, u);
-      if (u.cookieId === null) continue;
-      push(byCookie, u.cookieId, u);
-      const hash = this.hashes.get(u.cookieId) ?? cookieIdHash(u.cookieId);
-      hashes.set(u.cookieId, hash);
-      push(byCookieHash, hash, u);
+      if (u.cookieHash === null) continue;
+      const list = byCookieHash.get(u.cookieHash);
+      if (list) list.push(u);
+      else byCookieHash.set(u.cookieHash, [u]);
     }
-    this.hashes = hashes;
     // swapped in whole: a request never sees half of an update
-    this.byCookie = byCookie;
     this.byCookieHash = byCookieHash;
     this.byName = byName;
-    this.access = s.access;
-    this.groups = s.groups;
-    this.loadedAt = s.takenAt;
+    this.access = v.access;
+    this.groups = v.groups;
+    this.loadedAt = v.takenAt;
     for (const listener of this.listeners) listener();
   }
 
+  /** The hash sessions carry for this cookie_id. */
+  hashOf(cookieId: string): string {
+    return this.hasher.hash(cookieId);
+  }
+
   byCookieId(cookieId: string): CookieLookup {
-    return lookup(this.byCookie.get(cookieId));
+    return this.byCookieIdHash(this.hasher.hash(cookieId));
   }
 
   byCookieIdHash(hash: string): CookieLookup {
-    return lookup(this.byCookieHash.get(hash));
+    const users = this.byCookieHash.get(hash);
+    if (!users) return { kind: 'none' };
+    return users.length === 1 ? { kind: 'one', user: users[0] } : { kind: 'many', count: users.length };
   }
 
-  user(name: string): HubUser | undefined {
+  user(name: string): IndexedUser | undefined {
     return this.byName.get(name);
   }
 
@@ -74,15 +133,4 @@ export class UsersIndex {
   groupsOf(name: string): string[] | undefined {
     return this.groups.get(name);
   }
-}
-
-function push(m: Map<string, HubUser[]>, k: string, u: HubUser): void {
-  const list = m.get(k);
-  if (list) list.push(u);
-  else m.set(k, [u]);
-}
-
-function lookup(users: HubUser[] | undefined): CookieLookup {
-  if (!users) return { kind: 'none' };
-  return users.length === 1 ? { kind: 'one', user: users[0] } : { kind: 'many', count: users.length };
 }

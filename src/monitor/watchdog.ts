@@ -2,7 +2,6 @@
 // into findings, feeds the identity index, and latches maintenance on anything critical.
 import { watch, statSync, type FSWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import type { UsersIndex } from '../identity/users-index.js';
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import type { Maintenance } from './maintenance.js';
@@ -10,15 +9,19 @@ import type { StateStore } from '../state/store.js';
 import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
 import type { HubDb, HubSnapshot } from '../hubdb/snapshot.js';
 import { maybeBackup } from '../doctor/backups.js';
-import { REASONS, type Reason } from '../reasons.js';
+import type { CheckTime, DbState, HubWatch } from './hub-watch.js';
+import { LiveFindings } from './live-findings.js';
 
-export type DbState = 'starting' | 'waiting' | 'healthy' | 'unhealthy' | 'unreachable';
+export type { DbState } from './hub-watch.js';
 
 export interface WatchdogOptions {
   db: HubDb;
   store: StateStore;
   maintenance: Maintenance;
-  users: UsersIndex;
+  /** Gets every snapshot that differs from the last: the users index here, or the watcher's publisher. */
+  users: { update(s: HubSnapshot): void };
+  /** Called after every check, whatever its outcome. */
+  onCheck?: () => void;
   intervalMs: number;
   unreachableChecks: number;
   checks: CheckOptions;
@@ -32,13 +35,11 @@ export interface WatchdogOptions {
   massDeleteShare?: number;
 }
 
-const MINUTE = 60_000;
-
-export class Watchdog {
+export class Watchdog implements HubWatch {
   state: DbState = 'starting';
   findings: Finding[] = [];
   baseline: Baseline | null = null;
-  lastCheck?: { at: number; ms: number; error?: string };
+  lastCheck?: CheckTime;
   private failures = 0;
   private healthyStreak = 0;
   private timer?: NodeJS.Timeout;
@@ -51,13 +52,17 @@ export class Watchdog {
   private running?: Promise<void>;
   private fresh?: Promise<void>;
   private stopped = false;
-  /** Findings raised from live traffic (requests, API calls) rather than a DB read; kept for a while. */
-  private live = new Map<string, { finding: Finding; at: number }>();
-  private unknownCookies: number[] = [];
-  private deletions: number[] = [];
+  private readonly live: LiveFindings;
   private lastMissRefresh = 0;
 
-  constructor(private readonly o: WatchdogOptions) {}
+  constructor(private readonly o: WatchdogOptions) {
+    this.live = new LiveFindings({
+      latch: (critical) => void this.latch(critical),
+      refresh: () => this.refreshOnMiss(),
+      unknownCookieBurst: o.unknownCookieBurst,
+      massDeleteShare: o.massDeleteShare,
+    });
+  }
 
   async start(): Promise<void> {
     const saved = await this.o.store.load<Baseline>('baseline');
@@ -77,6 +82,7 @@ export class Watchdog {
     this.running ??= this.check().finally(() => {
       this.running = undefined;
       this.schedule();
+      this.o.onCheck?.();
     });
     return this.running;
   }
@@ -101,50 +107,21 @@ export class Watchdog {
     void this.checkNow();
   }
 
-  /** Problems the guard saw on requests; critical ones latch maintenance like a DB finding. */
   report(problem: string): void {
-    const now = Date.now();
-    if (problem === 'cookie-id-unknown') {
-      this.refreshOnMiss();
-      this.unknownCookies = this.unknownCookies.filter((t) => now - t < MINUTE);
-      this.unknownCookies.push(now);
-      if (this.unknownCookies.length < (this.o.unknownCookieBurst ?? 20)) return;
-      this.raise({ check: 'cookie-id-unknown-burst', severity: 'warning', message: `${this.unknownCookies.length} login cookies in the last minute carried a cookie_id no user has: the users table may have been rebuilt or replaced.` });
-      return;
-    }
-    // the request itself was refused; the DB read that follows decides whether everyone must wait
-    this.refreshOnMiss();
-    this.raise({ check: `request-${problem}`, severity: 'warning', message: problem in REASONS ? REASONS[problem as Reason].text : `A request showed ${problem}.` });
+    this.live.report(problem);
   }
 
-  /**
-   * Asked before the hub deletes a user route. A hub started on an empty DB deletes every user route it no longer
-   * knows; such deletions are held back (the route keeps working) and raise a critical finding.
-   */
   async holdDelete(userRoutes: number): Promise<boolean> {
     if (!this.lastCheck || Date.now() - this.lastCheck.at > 1000) await this.checkNow();
-    const now = Date.now();
-    this.deletions = this.deletions.filter((t) => now - t < MINUTE);
-    const burst = this.deletions.length + 1 > Math.max(2, (this.o.massDeleteShare ?? 0.5) * (userRoutes + this.deletions.length));
-    if (this.o.maintenance.current || this.state === 'unhealthy' || this.state === 'unreachable' || burst) {
-      this.raise({ check: 'route-deletions-held', severity: 'critical', message: 'The hub is deleting user routes while its database looks wrong or in bulk; the deletions are held back and the routes keep working.' });
-      return true;
-    }
-    this.deletions.push(now);
-    return false;
+    return this.live.holdDelete(userRoutes, !!this.o.maintenance.current || this.state === 'unhealthy' || this.state === 'unreachable');
   }
 
   current(): Finding[] {
-    const cutoff = Date.now() - 10 * MINUTE;
-    for (const [k, v] of this.live) if (v.at < cutoff) this.live.delete(k);
-    return [...this.findings, ...[...this.live.values()].map((v) => v.finding)];
+    return [...this.findings, ...this.live.list()];
   }
 
-  private raise(finding: Finding): void {
-    const fresh = !this.live.has(finding.check);
-    this.live.set(finding.check, { finding, at: Date.now() });
-    if (fresh) log.warn('finding', { ...finding });
-    if (finding.severity === 'critical') void this.latch([finding]);
+  readiness(): Record<string, string> {
+    return {};
   }
 
   private async latch(critical: Finding[]): Promise<void> {

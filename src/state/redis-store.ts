@@ -380,7 +380,8 @@ export class RedisStore implements StateStore {
       if (kind === 'log') this.mirrorItem(m.key, m.i);
       return;
     }
-    if ((m.k === 'doc' && kind !== 'doc') || (m.k === 'map' && kind !== 'map')) return;
+    // a document someone watches gets its news even if nobody here has loaded it (a request channel, say)
+    if ((m.k === 'doc' && kind !== 'doc' && !this.docWatchers.has(m.key)) || (m.k === 'map' && kind !== 'map')) return;
     const id = m.k === 'doc' ? m.key : `${m.key}\n${m.f}`;
     if (this.inflight.has(id)) {
       const d = this.deferred.get(id);

@@ -31,6 +31,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['pipeline/'],
   ['api/', 'commands/'],
   ['server.ts', 'cluster.ts'],
+  ['watcher.ts'],
   ['cli.ts'],
 ];
 

@@ -16,7 +16,7 @@ import { HUB_COOKIES } from '../../src/jupyterhub/conventions.js';
 import { IdpVerifier } from '../../src/identity/idp.js';
 import { SESSION_COOKIE, Sessions } from '../../src/identity/sessions.js';
 import { createSignedValue, decodeSignedValue } from '../../src/identity/tornado.js';
-import { UsersIndex, cookieIdHash } from '../../src/identity/users-index.js';
+import { UsersIndex, cookieIdHash, indexKey } from '../../src/identity/users-index.js';
 import { decide, type Facts, type Grant, type GuardState, type Identity } from '../../src/policy/decide.js';
 import { scratch, type Scratch } from '../helpers/scratch.js';
 
@@ -103,8 +103,9 @@ interface World {
 
 async function makeWorld(dir: string): Promise<World> {
   const secret = randomBytes(32);
+  const KEY = indexKey(secret);
   const users: HubUser[] = NAMES.map((name, i) => ({ id: i + 1, name, admin: false, cookieId: randomBytes(16).toString('hex'), created: null }));
-  const index = new UsersIndex();
+  const index = new UsersIndex(KEY);
   const snapshot: HubSnapshot = { takenAt: Date.now(), tables: ['users'], alembicVersion: '651f5419b74d', users, cookieIdConstraint: { notNull: true, unique: true }, access: new Map(), groups: new Map(), apiTokens: 0 };
   index.update(snapshot);
   const sessions = new Sessions(randomBytes(32), 3600);
@@ -127,7 +128,7 @@ async function makeWorld(dir: string): Promise<World> {
     w.hub[u.name] = createSignedValue(secret, HUB, u.cookieId!, now);
     w.hubV1[u.name] = createSignedValue(secret, HUB, u.cookieId!, now, 1);
     w.services[u.name] = createSignedValue(secret, SERVICES, u.cookieId!, now);
-    w.session[u.name] = await sessions.mint(u.name, u.id, cookieIdHash(u.cookieId!));
+    w.session[u.name] = await sessions.mint(u.name, u.id, cookieIdHash(KEY, u.cookieId!));
     w.idpToken[u.name] = await idpJwt(privateKey, 'ES256', `${u.name}@example.org`);
   }
   const other = await generateKeyPair('ES256');

@@ -790,7 +790,7 @@ describe('the lookups behind identity and policy, with prototype names (fast-che
 
   test('UsersIndex: grant(), groupsOf() and user() of a prototype name are what the hub DB says, undefined when it says nothing', () => {
     fc.assert(fc.property(worldArb, (w) => {
-      const index = new UsersIndex();
+      const index = new UsersIndex(Buffer.alloc(32));
       index.update(snapshotOf(w.users, w.tables));
       const m = model(w);
       for (const n of new Set([...w.users.map((u) => u.name), ...w.groupNames, ...PROBES])) {
@@ -803,7 +803,7 @@ describe('the lookups behind identity and policy, with prototype names (fast-che
 
   test('decide() and mayAccess() on the index: never throw, and a prototype name decides exactly as an ordinary name in its place', () => {
     const decisions = (w: World, visitor: string, owner: string, server: string, adminAccess: boolean) => {
-      const index = new UsersIndex();
+      const index = new UsersIndex(Buffer.alloc(32));
       index.update(snapshotOf(w.users, w.tables));
       const known = index.user(visitor);
       const identity: Identity = { kind: 'user', name: visitor, id: known?.id ?? -1, source: 'session' };

@@ -319,7 +319,7 @@ describe('the watchdog on readIfChanged()', () => {
   function watchdog(file: string, autoRecoverChecks?: number) {
     const store = new MemoryStore();
     const maintenance = new Maintenance(store);
-    const users = new UsersIndex();
+    const users = new UsersIndex(Buffer.alloc(32));
     let updates = 0;
     const update = users.update.bind(users);
     users.update = (s) => { updates++; update(s); };

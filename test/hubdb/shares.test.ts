@@ -26,7 +26,7 @@ interface Measured { user: string; id: number; alice: boolean; aliceGpu: boolean
 
 /** For every user: may they open /user/alice/, /user/alice/gpu/, and which other users' default servers. */
 function measure(s: HubSnapshot, now: number): Measured[] {
-  const index = new UsersIndex();
+  const index = new UsersIndex(Buffer.alloc(32));
   index.update(s);
   const opens = (name: string, id: number, owner: string, server: string) => decide({
     route: { prefix: `/user/${owner}${server ? `/${server}` : ''}`, owner, serverName: server },

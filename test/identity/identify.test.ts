@@ -3,12 +3,13 @@ import assert from 'node:assert/strict';
 import { identify, type IdentifyDeps, type Resolved } from '../../src/identity/identify.js';
 import { createSignedValue } from '../../src/identity/tornado.js';
 import { Sessions } from '../../src/identity/sessions.js';
-import { UsersIndex, cookieIdHash } from '../../src/identity/users-index.js';
+import { UsersIndex, cookieIdHash, indexKey } from '../../src/identity/users-index.js';
 import { MemoryStore } from '../../src/state/store.js';
 import type { HubSnapshot, HubUser } from '../../src/hubdb/snapshot.js';
 import { hubCookie, type HubCookieOptions } from '../helpers/secret.js';
 
 const secret = Buffer.alloc(32, 7);
+const KEY = indexKey(secret);
 const CID_A = 'a'.repeat(32);
 const CID_B = 'b'.repeat(32);
 const CID_SHARED = 'c'.repeat(32);
@@ -19,7 +20,7 @@ function snapshot(users: HubUser[]): HubSnapshot {
 const user = (id: number, name: string, cookieId: string | null): HubUser => ({ id, name, admin: false, cookieId, created: null });
 
 async function setup(users = [user(1, 'alice', CID_A), user(2, 'bob', CID_B)]) {
-  const index = new UsersIndex();
+  const index = new UsersIndex(KEY);
   index.update(snapshot(users));
   const sessions = await Sessions.open(new MemoryStore(), 3600);
   const deps: IdentifyDeps = { secret, maxAgeDays: 14, users: index, sessions };
@@ -76,7 +77,7 @@ test('tampered, expired, wrong-name and garbage hub cookies identify nobody', as
 
 test("a session carries identity where the hub cookie is not sent (/user/…)", async () => {
   const { deps, sessions } = await setup();
-  const token = await sessions.mint('alice', 1, cookieIdHash(CID_A));
+  const token = await sessions.mint('alice', 1, cookieIdHash(KEY, CID_A));
   const r = await who(deps, `hub-guard-session=${token}`);
   assert.deepEqual(r.identity, { kind: 'user', name: 'alice', id: 1, source: 'session' });
   assert.equal(r.mintFor, undefined);
@@ -86,7 +87,7 @@ test("a session carries identity where the hub cookie is not sent (/user/…)", 
 
 test('a session and a hub cookie naming different users conflict', async () => {
   const { deps, sessions } = await setup();
-  const token = await sessions.mint('alice', 1, cookieIdHash(CID_A));
+  const token = await sessions.mint('alice', 1, cookieIdHash(KEY, CID_A));
   const r = await who(deps, `hub-guard-session=${token}; ${cookie(CID_B)}`);
   assert.equal(r.identity.kind, 'problem');
   assert.equal(r.identity.kind === 'problem' && r.identity.reason, 'identity-conflict');
@@ -94,7 +95,7 @@ test('a session and a hub cookie naming different users conflict', async () => {
 
 test("a session whose cookie_id now belongs to someone else conflicts (the outage's pattern)", async () => {
   const { deps, sessions, index } = await setup();
-  const token = await sessions.mint('bob', 2, cookieIdHash(CID_B));
+  const token = await sessions.mint('bob', 2, cookieIdHash(KEY, CID_B));
   // the table is rebuilt: bob's old cookie_id now sits on alice's row
   index.update(snapshot([user(1, 'alice', CID_B), user(2, 'bob', 'e'.repeat(32))]));
   const r = await who(deps, `hub-guard-session=${token}`);
@@ -103,7 +104,7 @@ test("a session whose cookie_id now belongs to someone else conflicts (the outag
 
 test('a session whose cookie_id was rotated (logout everywhere) is stale', async () => {
   const { deps, sessions, index } = await setup();
-  const token = await sessions.mint('bob', 2, cookieIdHash(CID_B));
+  const token = await sessions.mint('bob', 2, cookieIdHash(KEY, CID_B));
   index.update(snapshot([user(1, 'alice', CID_A), user(2, 'bob', 'f'.repeat(32))]));
   const r = await who(deps, `hub-guard-session=${token}`);
   assert.deepEqual(r.identity, { kind: 'anonymous' });
@@ -113,7 +114,7 @@ test('a session whose cookie_id was rotated (logout everywhere) is stale', async
 test('a forged or foreign session is stale, never a user', async () => {
   const { deps } = await setup();
   const other = await Sessions.open(new MemoryStore(), 3600);
-  const forged = await other.mint('alice', 1, cookieIdHash(CID_A));
+  const forged = await other.mint('alice', 1, cookieIdHash(KEY, CID_A));
   for (const t of [forged, 'a.b.c', 'garbage']) {
     const r = await who(deps, `hub-guard-session=${t}`);
     assert.deepEqual(r.identity, { kind: 'anonymous' }, t);
@@ -131,9 +132,9 @@ test('a session past half its life is renewed while the hub cookie is present', 
   const { deps } = await setup();
   const short = new Sessions(Buffer.alloc(32, 1), 3600);
   const d = { ...deps, sessions: short };
-  const fresh = await short.mint('alice', 1, cookieIdHash(CID_A));
+  const fresh = await short.mint('alice', 1, cookieIdHash(KEY, CID_A));
   assert.equal((await who(d, `hub-guard-session=${fresh}; ${cookie(CID_A)}`)).mintFor, undefined);
   const old = new Sessions(Buffer.alloc(32, 1), 600);
-  const aging = await old.mint('alice', 1, cookieIdHash(CID_A));
+  const aging = await old.mint('alice', 1, cookieIdHash(KEY, CID_A));
   assert.equal((await who(d, `hub-guard-session=${aging}; ${cookie(CID_A)}`)).mintFor?.name, 'alice');
 });

@@ -58,7 +58,7 @@ test('an unreadable JWKS file fails naming the flag', () => {
 });
 
 test('the IdP is the authority: a hub cookie naming someone else is a conflict, a bad cookie_id still a problem', async () => {
-  const users = new UsersIndex();
+  const users = new UsersIndex(Buffer.alloc(32));
   const cidA = 'a'.repeat(32);
   const cidB = 'b'.repeat(32);
   users.update({ takenAt: Date.now(), tables: [], alembicVersion: null, users: [

@@ -255,7 +255,7 @@ before(async () => {
   await maintenance.off('ops via API from 127.0.0.1', 'upgrade done');
   db = openHubDb(fx.url, { timeoutMs: 5000 });
   watchdog = new Watchdog({
-    db, store, maintenance, users: new UsersIndex(),
+    db, store, maintenance, users: new UsersIndex(Buffer.alloc(32)),
     intervalMs: 3_600_000, unreachableChecks: 3, checks: DEFAULT_CHECK_OPTIONS,
   });
   await watchdog.start();
@@ -265,7 +265,7 @@ before(async () => {
   routes.add('/user/alice', { target: 'http://10.0.0.5:8888', user: 'alice', server_name: '', jupyterhub: true }, Date.now() - 20 * MINUTE, Date.now() - 60 * MINUTE);
   routes.add(`/user/${XSS_USER}`, { target: 'http://10.0.0.5:8888', user: XSS_USER, server_name: '', jupyterhub: true });
   routes.add('/services/announce', { target: 'http://10.0.0.2:8000', service: 'announce', jupyterhub: true });
-  deps = { maintenance, watchdog, routes, conflicts: new TargetConflicts(routes), tokens: () => tokens, store };
+  deps = { maintenance, watch: watchdog, routes, conflicts: new TargetConflicts(routes), tokens: () => tokens, store };
 
   // an hour of refusals, sampled minute by minute
   const c = counter();

@@ -23,7 +23,7 @@ const share = (expiresAt: number | null, serverName = ''): ShareRow => ({
 function indexOf(shares: ShareRow[]): UsersIndex {
   const { access, groups } = resolveAccess(users, { roles: new Map(), groupNames: new Map(), userRoles: [], groupRoles: [], userGroups: [], shares }, SCOPES_WITH_SHARING);
   const s: HubSnapshot = { takenAt: EXPIRY - 60_000, tables: [], alembicVersion: '4621fec11365', users, cookieIdConstraint: null, access, groups, apiTokens: 0 };
-  const index = new UsersIndex();
+  const index = new UsersIndex(Buffer.alloc(32));
   index.update(s);
   return index;
 }

@@ -138,4 +138,13 @@ describe('two replicas on one Redis', () => {
     await a.mapSet('table', 'f', 1);
     await assert.rejects(a.load('table'), /state key 'table' is a map, not a doc/);
   });
+
+  test('a document watched but never loaded still gets the other replica\'s news', async () => {
+    const { a, b } = await pair();
+    const heard: unknown[] = [];
+    b.watch<{ id: string }>('request', (v) => heard.push(v));
+    await a.save('request', { id: 'one' });
+    await eventually('B to hear of the document', () => (heard.length ? true : undefined), 1000);
+    assert.deepEqual(heard, [{ id: 'one' }]);
+  });
 });

@@ -4,7 +4,6 @@
 import type { IncomingMessage } from 'node:http';
 import { ASSERTION_HEADER } from '../../identity/assertions.js';
 import { stripCookies } from '../../identity/cookies.js';
-import { cookieIdHash } from '../../identity/users-index.js';
 import { serverCookieName } from '../../jupyterhub/conventions.js';
 import { dropsRequestCookie } from '../../policy/credentials.js';
 import { OPERATOR_HEADER } from '../../policy/operator.js';
@@ -30,8 +29,8 @@ export function prepare(ctx: RequestContext, deps: PipelineDeps): void | Promise
     else waits.push(a.then((t) => { req.headers[ASSERTION_HEADER] = t; }));
   }
   const u = r.mintFor;
-  if (sessions && u?.cookieId) {
-    waits.push(sessions.mint(u.name, u.id, cookieIdHash(u.cookieId)).then((t) => { ctx.setCookies.push(sessions.setCookie(t, secure)); }));
+  if (sessions && u?.cookieHash) {
+    waits.push(sessions.mint(u.name, u.id, u.cookieHash).then((t) => { ctx.setCookies.push(sessions.setCookie(t, secure)); }));
   }
   if (waits.length) return Promise.all(waits).then(() => undefined);
 }

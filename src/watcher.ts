@@ -1,0 +1,56 @@
+// `hub-guard watch`: the database watchdog without the proxy, for running beside the hub (on zero-to-jupyterhub, in
+// the hub pod, where the sqlite database lives) while the proxies run elsewhere with --watcher.
+import http from 'node:http';
+import type { Config } from './config.js';
+import { log, setLogLevel } from './log.js';
+import { serveMetrics } from './metrics.js';
+import { openStore } from './state/open.js';
+import { Maintenance } from './monitor/maintenance.js';
+import { Watchdog } from './monitor/watchdog.js';
+import { WatcherPublisher } from './monitor/watcher-report.js';
+import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
+import { openHubDb } from './hubdb/open.js';
+import { loadCookieSecret } from './identity/secret.js';
+import { indexKey } from './identity/users-index.js';
+import { configured, listen, STORE_WAIT_MS } from './server.js';
+
+export interface RunningWatcher {
+  watchdog: Watchdog;
+  ports: { metrics?: number };
+  stop(): Promise<void>;
+}
+
+export async function startWatcher(cfg: Config): Promise<RunningWatcher> {
+  setLogLevel(cfg.logLevel);
+  const db = configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs }));
+  const secret = configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }));
+  const store = openStore(cfg);
+  const maintenance = new Maintenance(store);
+  await maintenance.load();
+  await store.connect(STORE_WAIT_MS);
+  const publisher = new WatcherPublisher(store, indexKey(secret), cfg.dbCheckIntervalMs);
+  const watchdog: Watchdog = new Watchdog({
+    db, store, maintenance,
+    users: publisher,
+    onCheck: () => publisher.report(watchdog),
+    intervalMs: cfg.dbCheckIntervalMs,
+    unreachableChecks: cfg.dbUnreachableChecks,
+    checks: { ...DEFAULT_CHECK_OPTIONS, maxUserDrop: cfg.maxUserDrop, maxIdChanges: cfg.maxIdChanges },
+    autoRecoverChecks: cfg.autoRecoverChecks,
+    backup: cfg.backup,
+  });
+  publisher.serve(watchdog);
+  await watchdog.start();
+  const metricsServer = cfg.metricsListen ? http.createServer(serveMetrics) : undefined;
+  const ports: RunningWatcher['ports'] = {};
+  if (metricsServer) ports.metrics = await listen(metricsServer, cfg.metricsListen!, '--metrics-port');
+  log.info('hub-guard watching', { db: db.description, state: store.description, metrics: ports.metrics });
+
+  const stop = async () => {
+    watchdog.stop();
+    await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+    await db.close();
+    await store.close();
+  };
+  return { watchdog, ports, stop };
+}
