@@ -18,6 +18,7 @@ export const metrics = {
   dbFindings: new Gauge({ name: 'hub_guard_db_findings', help: 'Findings of the last hub DB check', labelNames: ['check', 'severity'] as const, registers }),
   hubUsers: new Gauge({ name: 'hub_guard_hub_users', help: 'Users in the hub DB at the last check', registers }),
   stateStoreUp: new Gauge({ name: 'hub_guard_state_store_up', help: '1 while the shared state store answers', registers }),
+  backupsSkipped: new Counter({ name: 'hub_guard_backups_skipped_total', help: 'Due copies of the hub DB not taken, by reason: free-space (it would leave the hub too little) or budget', labelNames: ['reason'] as const, registers }),
   identityProblems: new Counter({ name: 'hub_guard_identity_problems_total', help: 'Hub cookies whose cookie_id is empty, malformed, shared or unknown', labelNames: ['problem'] as const, registers }),
   proxyDuration: new Histogram({
     name: 'hub_guard_proxy_duration_seconds',
