@@ -8,7 +8,7 @@ import type { Level } from './log.js';
 
 export { ConfigError };
 
-export type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list';
+export type FlagKind = 'string' | 'int' | 'number' | 'bool' | 'list' | 'size';
 
 export interface FlagSpec {
   name: string;
@@ -19,7 +19,7 @@ export interface FlagSpec {
   help: string;
   /** The value when the flag is not given (a bool is off unless negatable). */
   default?: string | number;
-  /** Bounds of an int or number. */
+  /** Bounds of an int or number (a size has its own checks where it is used). */
   min?: number;
   max?: number;
   /** On by default and switched off with --no-<name>, as in CHP; the help describes the --no- form. */
@@ -102,6 +102,8 @@ export const FLAGS: FlagSpec[] = [
   { name: 'backup-dir', kind: 'string', arg: 'dir', help: 'keep verified copies of a sqlite hub DB here, taken while it is healthy' },
   { name: 'backup-keep', kind: 'int', arg: 'n', min: 1, max: 10_000, default: 24, help: 'copies to keep in --backup-dir (default {default})' },
   { name: 'backup-interval', kind: 'number', arg: 's', min: 1, max: 30 * DAY_S, default: 3600, help: 'seconds between copies (default {default})' },
+  { name: 'backup-min-free', kind: 'size', arg: 'size', help: "take no copy that would leave less than this free on --backup-dir's file system: bytes, K/M/G/T (1024-based) or a % of it (default: the larger of 256M and twice the database's size)" },
+  { name: 'backup-max-bytes', kind: 'size', arg: 'size', default: '25%', help: "all copies of the database together, the one being written included, stay within this; the oldest go first (default {default} of the file system)" },
   { name: 'maintenance-page', kind: 'string', arg: 'file', help: 'HTML template with {{reason}}, {{since}}, {{contact}}, {{request_id}}' },
   { name: 'maintenance-contact', kind: 'string', arg: 'text', help: 'who users should contact, shown on the pages' },
   { name: 'maintenance-allow-running-servers', kind: 'bool', help: 'during maintenance, identified users still reach their own running server' },
@@ -190,7 +192,7 @@ export interface Config {
   maxUserDrop: number;
   maxIdChanges: number;
   autoRecoverChecks?: number;
-  backup?: { dir: string; keep: number; intervalMs: number };
+  backup?: { dir: string; keep: number; intervalMs: number; minFree?: Size; maxBytes: Size };
   maintenancePage?: string;
   maintenanceContact?: string;
   allowRunningServers: boolean;
@@ -254,6 +256,16 @@ export class Flags {
     return this.number(name, 'number', /^\d+(\.\d+)?$/, 'a number');
   }
 
+  /** A size: bytes (with K, M, G or T) or a percentage of something the flag's help names. */
+  size(name: string): Size | undefined {
+    this.spec(name, 'size');
+    const v = (this.given.get(name) as string | undefined) ?? this.default(name);
+    if (v === undefined) return undefined;
+    const size = parseSize(v);
+    if (!size) throw new ConfigError(`--${name} must be a size in bytes, optionally with K, M, G or T (powers of 1024), or a percentage, like 200M, 1G or 25%; got '${v}'`, `--${name}`);
+    return size;
+  }
+
   /** Records a value as parseFlags() read it. */
   set(name: string, value: string | boolean): void {
     if (this.specs.get(name)?.kind !== 'list') this.given.set(name, value);
@@ -281,6 +293,33 @@ export class Flags {
     if (!spec || (kind && spec.kind !== kind)) throw new Error(`no ${kind ?? ''} flag --${name} in the specs`);
     return spec;
   }
+}
+
+/** An amount of disk: bytes, or a share of a file system's size resolved where the file system is known. */
+export type Size = { bytes: number } | { percent: number };
+
+const KiB = 1024;
+const UNITS = new Map([['', 1], ['k', KiB], ['m', KiB ** 2], ['g', KiB ** 3], ['t', KiB ** 4]]);
+
+/**
+ * `1048576`, `200M`, `1G`, `1.5GiB`, `25%`; undefined when it is none of these. Units are powers of 1024 whether
+ * or not they are spelled with an i, as df -h shows them: an operator reads the free space there and types it here.
+ */
+export function parseSize(text: string): Size | undefined {
+  const pct = /^(\d+(?:\.\d+)?)%$/.exec(text);
+  if (pct) return Number(pct[1]) <= 100 ? { percent: Number(pct[1]) } : undefined;
+  const m = /^(\d+(?:\.\d+)?)(?:\s?([kmgt])(?:i?b)?|\s?b)?$/i.exec(text);
+  if (!m) return undefined;
+  const bytes = Math.round(Number(m[1]) * UNITS.get((m[2] ?? '').toLowerCase())!);
+  return Number.isSafeInteger(bytes) ? { bytes } : undefined;
+}
+
+/** Bytes as a person reads them, in units parseSize() takes back (`256.0 MiB`), so a message's number can be pasted into a flag. */
+export function formatBytes(bytes: number): string {
+  if (bytes < KiB) return `${bytes} B`;
+  if (bytes < KiB ** 2) return `${(bytes / KiB).toFixed(0)} KiB`;
+  if (bytes < KiB ** 3) return `${(bytes / KiB ** 2).toFixed(1)} MiB`;
+  return `${(bytes / KiB ** 3).toFixed(1)} GiB`;
 }
 
 /** Reads a command line against its specs: `--name value`, `--name=value`, `--no-<name>`, repeated lists. */
@@ -360,13 +399,16 @@ const seconds = (flags: Flags, name: string) => Math.round(flags.num(name)! * 10
 function backup(flags: Flags): Config['backup'] {
   const dir = flags.str('backup-dir');
   if (!dir) {
-    const stray = ['backup-keep', 'backup-interval'].find((n) => flags.has(n));
+    const stray = ['backup-keep', 'backup-interval', 'backup-min-free', 'backup-max-bytes'].find((n) => flags.has(n));
     if (stray) throw new ConfigError(`--${stray} needs --backup-dir`, `--${stray}`);
     return undefined;
   }
   const db = flags.str('hub-db');
   if (!db?.startsWith('sqlite')) throw new ConfigError('--backup-dir needs a sqlite --hub-db; back up PostgreSQL/MySQL with their own tools (docs/doctor.md)', '--backup-dir');
-  return { dir, keep: flags.int('backup-keep')!, intervalMs: seconds(flags, 'backup-interval') };
+  const maxBytes = flags.size('backup-max-bytes')!;
+  if (('bytes' in maxBytes ? maxBytes.bytes : maxBytes.percent) === 0) throw new ConfigError('--backup-max-bytes must be more than 0 (to take no copies, leave out --backup-dir)', '--backup-max-bytes');
+  const minFree = flags.size('backup-min-free');
+  return { dir, keep: flags.int('backup-keep')!, intervalMs: seconds(flags, 'backup-interval'), minFree, maxBytes };
 }
 
 function watcher(flags: Flags, shared: boolean): boolean {

@@ -21,6 +21,7 @@ export const metrics = {
   stateStoreUp: new Gauge({ name: 'hub_guard_state_store_up', help: '1 while the shared state store answers', registers }),
   watcherUp: new Gauge({ name: 'hub_guard_watcher_up', help: "1 while the hub-guard watch process's last report is fresh (proxies run with --watcher)", registers }),
   watcherLastReport: new Gauge({ name: 'hub_guard_watcher_last_report_timestamp_seconds', help: 'When the watch process last reported (proxies run with --watcher)', registers }),
+  backupsSkipped: new Counter({ name: 'hub_guard_backups_skipped_total', help: 'Due copies of the hub DB not taken, by reason: free-space (it would leave the hub too little) or budget', labelNames: ['reason'] as const, registers }),
   identityProblems: new Counter({ name: 'hub_guard_identity_problems_total', help: 'Hub cookies whose cookie_id is empty, malformed, shared or unknown', labelNames: ['problem'] as const, registers }),
   proxyDuration: new Histogram({
     name: 'hub_guard_proxy_duration_seconds',

@@ -75,3 +75,32 @@ test('the proxy/watcher split: --watcher on a proxy, `hub-guard watch` flags, an
   }
   for (const f of WATCH_FLAGS) assert.ok(FLAGS.includes(f), `--${f.name} is one of the proxy's flags, read the same way`);
 });
+
+test('backup sizes: --backup-min-free and --backup-max-bytes take bytes, K/M/G/T (1024-based) or a share', () => {
+  const base = ['--hub-db', 'sqlite:////srv/jupyterhub/jupyterhub.sqlite', '--backup-dir', '/srv/backups'];
+  const b = buildConfig(base, {}).backup!;
+  assert.deepEqual([b.minFree, b.maxBytes], [undefined, { percent: 25 }], 'reserve from the database size, budget a quarter of the volume');
+  const sizes: [string, object][] = [
+    ['1048576', { bytes: 1048576 }], ['200M', { bytes: 200 * 2 ** 20 }], ['1G', { bytes: 2 ** 30 }], ['1.5GiB', { bytes: 1.5 * 2 ** 30 }],
+    ['64k', { bytes: 65536 }], ['2 TB', { bytes: 2 * 2 ** 40 }], ['512b', { bytes: 512 }], ['10%', { percent: 10 }], ['0', { bytes: 0 }],
+  ];
+  for (const [text, size] of sizes) {
+    assert.deepEqual(buildConfig([...base, '--backup-min-free', text], {}).backup!.minFree, size, text);
+    if (text !== '0') assert.deepEqual(buildConfig([...base, `--backup-max-bytes=${text}`], {}).backup!.maxBytes, size, text);
+  }
+  const bad: [string[], string, RegExp][] = [
+    [['--backup-min-free', 'lots'], '--backup-min-free', /--backup-min-free must be a size .* got 'lots'/],
+    [['--backup-min-free', '-1G'], '--backup-min-free', /--backup-min-free must be a size .* got '-1G'/],
+    [['--backup-max-bytes', '150%'], '--backup-max-bytes', /--backup-max-bytes must be a size .* got '150%'/],
+    [['--backup-max-bytes', '1X'], '--backup-max-bytes', /--backup-max-bytes must be a size/],
+    [['--backup-max-bytes', '0'], '--backup-max-bytes', /--backup-max-bytes must be more than 0/],
+    [['--backup-max-bytes', '0%'], '--backup-max-bytes', /--backup-max-bytes must be more than 0/],
+    [['--backup-max-bytes', '99999999999T'], '--backup-max-bytes', /--backup-max-bytes must be a size/],
+  ];
+  for (const [extra, flag, re] of bad) {
+    assert.throws(() => buildConfig([...base, ...extra], {}), (e: unknown) => e instanceof ConfigError && e.flag === flag && re.test(e.message), extra.join(' '));
+  }
+  for (const flag of ['--backup-min-free', '--backup-max-bytes']) {
+    assert.throws(() => buildConfig([flag, '1G'], {}), (e: unknown) => e instanceof ConfigError && e.flag === flag && e.message === `${flag} needs --backup-dir`);
+  }
+});

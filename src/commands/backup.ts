@@ -4,7 +4,8 @@
 import { basename } from 'node:path';
 import { parseHubDbUrl, type HubDbTarget } from '../hubdb/url.js';
 import { backupStem, listBackups, verifyBackup, type BackupInfo, type Verification } from '../doctor/backups.js';
-import { ConfigError, HELP_FLAG, helpLines, parseFlags, type FlagSpec } from '../config.js';
+import { statfsRoom, type Room } from '../doctor/space.js';
+import { ConfigError, HELP_FLAG, formatBytes, helpLines, parseFlags, type FlagSpec } from '../config.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILED = 1;
@@ -23,7 +24,7 @@ const HELP = `usage: hub-guard backup list --backup-dir DIR [--json]
 
 The watchdog (with --backup-dir) keeps the last verified online copies of a sqlite hub database while it is
 healthy; doctor --apply takes one before it writes.
-  list           the backups in DIR, newest first
+  list           the backups in DIR, newest first, their total size and the free space left beside them
   verify         re-open each backup (or the one named) read-only and run PRAGMA quick_check on it
   restore-plan   verify the newest backup (or the one named) and print the exact steps to put it back safely:
                  hold traffic, stop the hub, swap the file, check it, start the hub, release traffic.
@@ -71,10 +72,6 @@ function parse(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' {
 
 interface Printer { out(text: string): void; err(text: string): void }
 
-function size(bytes: number): string {
-  return bytes < 1024 * 1024 ? `${(bytes / 1024).toFixed(0)} KiB` : `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
-
 function pick(o: Options, all: BackupInfo[]): BackupInfo[] {
   if (o.backup === undefined) return all;
   const found = all.filter((b) => b.name === o.backup);
@@ -83,7 +80,7 @@ function pick(o: Options, all: BackupInfo[]): BackupInfo[] {
 }
 
 function describe(b: BackupInfo, v?: Verification): string {
-  const base = `${b.name}  taken ${b.takenAt}  ${size(b.bytes)}`;
+  const base = `${b.name}  taken ${b.takenAt}  ${formatBytes(b.bytes)}`;
   if (!v) return base;
   return v.ok ? `${base}  ok: ${v.users} users, schema ${v.alembicVersion ?? 'unknown'}` : `${base}  FAILED: ${v.problem}`;
 }
@@ -141,11 +138,38 @@ function restoreSteps(b: BackupInfo, v: Verification, dbFile: string | null): st
   return lines;
 }
 
+/** Each database's backups together: the watchdog's --backup-max-bytes bounds each of these sums. */
+function totals(all: BackupInfo[]): Map<string, { count: number; bytes: number }> {
+  const out = new Map<string, { count: number; bytes: number }>();
+  for (const b of all) {
+    const t = out.get(b.stem) ?? { count: 0, bytes: 0 };
+    out.set(b.stem, { count: t.count + 1, bytes: t.bytes + b.bytes });
+  }
+  return out;
+}
+
+async function list(o: Options, all: BackupInfo[], p: Printer): Promise<void> {
+  // the free space is what the hub has left when the backups share its volume: worth a look next to their size
+  const room: Room | null = all.length ? await statfsRoom(o.dir).catch(() => null) : null;
+  const sums = totals(all);
+  if (o.json) {
+    const perDb = [...sums].map(([stem, t]) => ({ stem, backups: t.count, bytes: t.bytes }));
+    p.out(JSON.stringify({ dir: o.dir, backups: all, totals: perDb, fileSystem: room && { sizeBytes: room.size, freeBytes: room.free } }, null, 2));
+    return;
+  }
+  if (!all.length) {
+    p.out(`No backups in ${o.dir}.`);
+    return;
+  }
+  const sum = [...sums].map(([stem, t]) => `${formatBytes(t.bytes)} in ${t.count} backup${t.count === 1 ? '' : 's'} of ${stem}`).join(', ');
+  const free = room ? `; ${formatBytes(room.free)} free of ${formatBytes(room.size)} on this file system` : '';
+  p.out([`Backups in ${o.dir}, newest first:`, ...all.map((b) => `  ${describe(b)}`), `Total: ${sum}${free}.`].join('\n'));
+}
+
 async function run(o: Options, p: Printer): Promise<number> {
   const all = listBackups(o.dir);
   if (o.action === 'list') {
-    if (o.json) p.out(JSON.stringify({ dir: o.dir, backups: all }, null, 2));
-    else p.out(all.length ? [`Backups in ${o.dir}, newest first:`, ...all.map((b) => `  ${describe(b)}`)].join('\n') : `No backups in ${o.dir}.`);
+    await list(o, all, p);
     return EXIT_OK;
   }
   if (!all.length) {

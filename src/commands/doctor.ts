@@ -10,7 +10,7 @@ import type { HubSnapshot } from '../hubdb/snapshot.js';
 import { parseHubDbUrl, redactDbUrl, type HubDbTarget } from '../hubdb/url.js';
 import { FileStore } from '../state/store.js';
 import { adviceFor } from '../doctor/advice.js';
-import { takeVerifiedBackup } from '../doctor/backups.js';
+import { ensureRoom, takeVerifiedBackup } from '../doctor/backups.js';
 import { buildPlan, planSql } from '../doctor/plan.js';
 import { renderReport, type AdvisedFinding, type DoctorReport } from '../doctor/report.js';
 import { ApplyError, applyPlanToSqlite, readSqliteUsersSchema } from '../doctor/sqlite-apply.js';
@@ -337,7 +337,10 @@ export async function runDoctor(argv: string[], io: Partial<DoctorIo> = {}): Pro
   }
   let backup;
   try {
-    backup = await takeVerifiedBackup(dbFile, o.backupDir ?? dirname(dbFile));
+    const dir = o.backupDir ?? dirname(dbFile);
+    // by default the copy goes next to the database, and a repair that filled the volume would break what it mends
+    await ensureRoom(dbFile, dir);
+    backup = await takeVerifiedBackup(dbFile, dir);
   } catch (e) {
     p.err(`hub-guard doctor: no backup, so nothing was applied: ${(e as Error).message}`);
     return EXIT_FINDINGS;

@@ -1,14 +1,18 @@
 // Verified copies of a sqlite hub database: taken with SQLite's online backup API (consistent while the hub keeps
 // writing), re-opened read-only and quick_checked, and only then renamed into place, so a file that carries a
 // backup's name is always one that passed its check. The watchdog keeps the last N while the database is healthy;
-// doctor --apply takes one before it writes.
+// doctor --apply takes one before it writes. No copy is started that would leave the hub short of disk (space.ts).
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { formatBytes, type Size } from '../config.js';
+import { metrics } from '../metrics.js';
 import type { BackupJob, BackupReply, Verification } from './backup-worker.js';
+import { defaultReserve, planCopy, resolveSize, statfsRoom, type SkipReason, type SpaceProbe } from './space.js';
 
 export type { Verification } from './backup-worker.js';
+export type { SkipReason, SpaceProbe } from './space.js';
 
 export interface BackupInfo {
   /** Absolute path. */
@@ -72,6 +76,43 @@ function fsyncPath(path: string, flags: string): void {
   }
 }
 
+function makeBackupDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new Error(`cannot create the backup directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/**
+ * About how large a copy of `dbFile` will be. The online backup copies the database as a reader sees it, so pages
+ * still in a write-ahead log are in the copy too: the log's size is added, which errs on the side of more.
+ */
+export function copySize(dbFile: string): number {
+  let bytes = statSync(dbFile).size;
+  try {
+    bytes += statSync(`${dbFile}-wal`).size;
+  } catch {
+    // no write-ahead log: the hub's default rollback journal holds nothing a reader sees
+  }
+  return bytes;
+}
+
+/**
+ * Rejects unless a copy of `dbFile` in `dir` would leave `minFree` (default: defaultReserve()) free there. For
+ * doctor --apply, which keeps its one copy apart from the watchdog's rotation and so has no budget to keep.
+ */
+export async function ensureRoom(dbFile: string, dir: string, opts: { minFree?: Size; space?: SpaceProbe } = {}): Promise<void> {
+  makeBackupDir(dir);
+  const estimate = copySize(dbFile);
+  const room = await (opts.space ?? statfsRoom)(dir);
+  const reserve = opts.minFree ? resolveSize(opts.minFree, room) : defaultReserve(estimate);
+  if (room.free - estimate < reserve) {
+    throw new Error(`not enough free space in ${dir}: a copy of ${formatBytes(estimate)} would leave ${formatBytes(Math.max(0, room.free - estimate))}, ` +
+      `less than the ${formatBytes(reserve)} kept for the hub; choose a directory on another volume`);
+  }
+}
+
 /** Re-opens a backup read-only and runs PRAGMA quick_check on it, plus a look at the hub's tables. */
 export async function verifyBackup(file: string): Promise<Verification> {
   const reply = await runJob({ action: 'verify', file });
@@ -84,11 +125,7 @@ export async function verifyBackup(file: string): Promise<Verification> {
  * file behind, when the source cannot be read, the copy fails its check, or the directory is not writable.
  */
 export async function takeVerifiedBackup(dbFile: string, dir: string, at = new Date(), busyTimeoutMs = 5000): Promise<VerifiedBackup> {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (e) {
-    throw new Error(`cannot create the backup directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  makeBackupDir(dir);
   const name = `${backupStem(dbFile)}-${stamp(at)}.sqlite`;
   const final = join(dir, name);
   const temp = join(dir, `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
@@ -154,10 +191,9 @@ export function listBackups(dir: string, stem?: string): BackupInfo[] {
   return out.sort((a, b) => b.takenAt.localeCompare(a.takenAt) || b.name.localeCompare(a.name));
 }
 
-/** Deletes all but the newest `keep` backups of `stem`, and crash leftovers; returns the names removed. */
-export function pruneBackups(dir: string, stem: string, keep: number, now = Date.now()): string[] {
+function remove(backups: readonly BackupInfo[]): string[] {
   const removed: string[] = [];
-  for (const b of listBackups(dir, stem).slice(Math.max(1, keep))) {
+  for (const b of backups) {
     try {
       unlinkSync(b.file);
       removed.push(b.name);
@@ -165,6 +201,22 @@ export function pruneBackups(dir: string, stem: string, keep: number, now = Date
       // already gone
     }
   }
+  return removed;
+}
+
+/**
+ * Deletes all but the newest `keep` backups of `stem`, and older ones beyond `maxBytes` together, and crash
+ * leftovers; returns the names removed. The newest always stays.
+ */
+export function pruneBackups(dir: string, stem: string, keep: number, now = Date.now(), maxBytes = Infinity): string[] {
+  const all = listBackups(dir, stem);
+  let total = 0;
+  let cut = all.findIndex((b, i) => {
+    total += b.bytes;
+    return i >= Math.max(1, keep) || (i > 0 && total > maxBytes);
+  });
+  if (cut === -1) cut = all.length;
+  const removed = remove(all.slice(cut));
   for (const name of readdirSync(dir)) {
     if (!TEMP.test(name) || !name.startsWith(`.${stem}-`)) continue;
     try {
@@ -179,24 +231,58 @@ export function pruneBackups(dir: string, stem: string, keep: number, now = Date
   return removed;
 }
 
+/** What the watchdog asks for: where, how many, how often, and how much disk the copies may take. */
+export interface BackupPolicy {
+  dir: string;
+  keep: number;
+  intervalMs: number;
+  /** Free space a copy must leave on the file system of `dir`; undefined: defaultReserve() of the copy's size. */
+  minFree?: Size;
+  /** All backups of the database together, the one being written included. */
+  maxBytes: Size;
+  space?: SpaceProbe;
+}
+
+export type BackupOutcome =
+  | { status: 'taken'; backup: VerifiedBackup; removed: string[] }
+  | { status: 'skipped'; reason: SkipReason; message: string; removed: string[] };
+
 const inflight = new Set<string>();
+/** When a due copy was last skipped: it is tried again an interval later, as if it had been taken. */
+const skippedAt = new Map<string, number>();
 
 /**
  * For the watchdog, after a check that found the database healthy (never call it otherwise: a backup of a wiped
- * database would push the good ones out). Takes a verified backup when the newest one in `dir` is at least
- * `minIntervalMs` old, then keeps the newest `keep`. Resolves to the new backup, or null when none was due or one
- * is still being taken. Rejects with a message naming the file and directory (never a secret).
+ * database would push the good ones out). Takes a verified backup when the newest one in `dir` (or the last skip) is
+ * at least `intervalMs` old and there is room for it (space.ts), then keeps the newest `keep` within the budget.
+ * Resolves to what happened, or null when no copy was due or one is still being taken; a skip is counted in
+ * hub_guard_backups_skipped_total. Rejects with a message naming the file and directory (never a secret).
  */
-export async function maybeBackup(dbFile: string, dir: string, keep: number, minIntervalMs: number, now = Date.now()): Promise<VerifiedBackup | null> {
-  const key = join(dir, backupStem(dbFile));
+export async function maybeBackup(dbFile: string, policy: BackupPolicy, now = Date.now()): Promise<BackupOutcome | null> {
+  const { dir, keep } = policy;
+  const stem = backupStem(dbFile);
+  const key = join(dir, stem);
   if (inflight.has(key)) return null;
-  const newest = listBackups(dir, backupStem(dbFile))[0];
-  if (newest && now - Date.parse(newest.takenAt) < minIntervalMs) return null;
+  const existing = listBackups(dir, stem);
+  const last = Math.max(existing[0] ? Date.parse(existing[0].takenAt) : -Infinity, skippedAt.get(key) ?? -Infinity);
+  if (now - last < policy.intervalMs) return null;
   inflight.add(key);
   try {
+    makeBackupDir(dir);
+    const room = await (policy.space ?? statfsRoom)(dir);
+    const plan = planCopy(copySize(dbFile), existing, room, policy);
+    if (!plan.ok) {
+      skippedAt.set(key, now);
+      metrics.backupsSkipped.labels(plan.reason).inc();
+      // what is already there still keeps to the limits, which may have been lowered since it was written
+      return { status: 'skipped', reason: plan.reason, message: plan.message, removed: pruneBackups(dir, stem, keep, now, plan.budget) };
+    }
+    const removed = remove(plan.remove);
     const taken = await takeVerifiedBackup(dbFile, dir, new Date(now));
-    pruneBackups(dir, taken.stem, keep, now);
-    return taken;
+    skippedAt.delete(key);
+    // the real size may differ from the estimate (the hub writes on); the newest, now this one, always stays
+    removed.push(...pruneBackups(dir, stem, keep, now, plan.budget));
+    return { status: 'taken', backup: taken, removed };
   } finally {
     inflight.delete(key);
   }

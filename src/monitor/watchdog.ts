@@ -8,7 +8,7 @@ import type { Maintenance } from './maintenance.js';
 import type { StateStore } from '../state/store.js';
 import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
 import type { HubDb, HubSnapshot } from '../hubdb/snapshot.js';
-import { maybeBackup } from '../doctor/backups.js';
+import { maybeBackup, type BackupPolicy, type SkipReason } from '../doctor/backups.js';
 import type { CheckTime, DbState, HubWatch } from './hub-watch.js';
 import { LiveFindings } from './live-findings.js';
 
@@ -29,8 +29,8 @@ export interface WatchdogOptions {
   autoRecoverChecks?: number;
   /** Unknown-cookie_id sightings per minute that count as a burst (a rebuilt users table looks like this). */
   unknownCookieBurst?: number;
-  /** Verified online copies of a sqlite DB, taken after healthy reads. */
-  backup?: { dir: string; keep: number; intervalMs: number };
+  /** Verified online copies of a sqlite DB, taken after healthy reads while there is room for them. */
+  backup?: BackupPolicy;
   /** Share of the user routes the hub may delete within a minute before further deletions are held back. */
   massDeleteShare?: number;
 }
@@ -54,6 +54,8 @@ export class Watchdog implements HubWatch {
   private stopped = false;
   private readonly live: LiveFindings;
   private lastMissRefresh = 0;
+  /** Why the last due copy was skipped, until one is taken: a full volume is told once, not every interval. */
+  private backupSkip?: SkipReason;
 
   constructor(private readonly o: WatchdogOptions) {
     this.live = new LiveFindings({
@@ -227,8 +229,17 @@ export class Watchdog implements HubWatch {
   private backup(): void {
     const b = this.o.backup;
     if (!b || !this.o.db.file) return;
-    maybeBackup(this.o.db.file, b.dir, b.keep, b.intervalMs).then(
-      (done) => { if (done) log.info('hub database backed up', { file: done.file, users: done.users }); },
+    maybeBackup(this.o.db.file, b).then(
+      (done) => {
+        if (done?.status === 'taken') {
+          if (this.backupSkip) log.info('hub database backups resumed', { skipped: this.backupSkip });
+          this.backupSkip = undefined;
+          log.info('hub database backed up', { file: done.backup.file, users: done.backup.users, removed: done.removed.length });
+        } else if (done?.status === 'skipped' && done.reason !== this.backupSkip) {
+          this.backupSkip = done.reason;
+          log.warn('hub database backup skipped', { reason: done.reason, message: done.message });
+        }
+      },
       (e: Error) => log.warn('hub database backup failed', { error: e.message }),
     );
   }
