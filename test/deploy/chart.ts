@@ -301,8 +301,12 @@ export function chartPolicies(values: Obj, file: string): Policy[] {
   };
   const extras = (np: Obj, key: string, dir: 'ingress' | 'egress'): NetRule[] =>
     (np[dir] ?? []).map((r: Obj, i: number) => k8sRule(r, dir === 'ingress' ? 'from' : 'to', `${f} ${key}.networkPolicy.${dir}[${i}]`));
-  const open = (np: Obj, key: string): NetRule[] => (np.allowedIngressPorts?.length
-    ? [{ source: `${f} ${key}.networkPolicy.allowedIngressPorts`, ports: np.allowedIngressPorts }] : []);
+  // say whose setting opened a port: the chart's default, or the values file's
+  const defaultPorts = (key: string) => key.split('.').reduce((o: Obj | undefined, k) => o?.[k], chartDefaults())?.networkPolicy?.allowedIngressPorts;
+  const open = (np: Obj, key: string): NetRule[] => (np.allowedIngressPorts?.length ? [{
+    source: `${JSON.stringify(np.allowedIngressPorts) === JSON.stringify(defaultPorts(key)) ? 'chart default' : f} ${key}.networkPolicy.allowedIngressPorts ${JSON.stringify(np.allowedIngressPorts)}`,
+    ports: np.allowedIngressPorts,
+  }] : []);
 
   const hubNp = values.hub?.networkPolicy ?? {};
   if (hubNp.enabled !== false) {
