@@ -1,4 +1,4 @@
-# JupyterHub 3.0 for deploy/docker-compose.yml (`docker compose --profile hub up`): development only, anyone who
+# JupyterHub 5.x for deploy/docker-compose.yml (`docker compose --profile hub up`): development only, anyone who
 # types the password DUMMY_PASSWORD (default "dev") logs in. CONFIGPROXY_AUTH_TOKEN and JPY_COOKIE_SECRET come from
 # the environment, so the hub and hub-guard share them; PGPASSWORD reaches PostgreSQL through libpq.
 import os
@@ -15,6 +15,8 @@ c.ConfigurableHTTPProxy.api_url = "http://hub-guard:8001"
 c.JupyterHub.hub_bind_url = "http://0.0.0.0:8081"
 c.JupyterHub.hub_connect_url = "http://jupyterhub:8081"
 
+# DummyAuthenticator admits every name (its allow_all defaults to True in 5.x); JupyterHub 5.3+ warns that its
+# password option is deprecated in favour of SharedPasswordAuthenticator (fine for development)
 c.JupyterHub.authenticator_class = "dummy"
 c.DummyAuthenticator.password = os.environ.get("DUMMY_PASSWORD", "dev")
 c.Authenticator.admin_users = {"admin"}

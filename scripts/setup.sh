@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 apt_packages=(jupyterhub python3-jupyter-server python3-notebook python3-ipykernel node-configurable-http-proxy
   python3-requests python3-tornado sqlite3 chromium
-  redis-server postgresql mariadb-server python3-psycopg2 python3-pymysql python3-yaml wrk openssl)
+  redis-server postgresql mariadb-server python3-psycopg2 python3-pymysql python3-yaml python3-jsonschema wrk openssl)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
