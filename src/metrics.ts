@@ -6,6 +6,8 @@ export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'hub_guard_' });
 
 const registers = [registry];
+const WATCHER_UP = 'hub_guard_watcher_up';
+const WATCHER_LAST_REPORT = 'hub_guard_watcher_last_report_timestamp_seconds';
 
 export const metrics = {
   requests: new Counter({ name: 'hub_guard_requests_total', help: 'Proxied requests by outcome', labelNames: ['outcome'] as const, registers }),
@@ -19,8 +21,9 @@ export const metrics = {
   dbFindings: new Gauge({ name: 'hub_guard_db_findings', help: 'Findings of the last hub DB check', labelNames: ['check', 'severity'] as const, registers }),
   hubUsers: new Gauge({ name: 'hub_guard_hub_users', help: 'Users in the hub DB at the last check', registers }),
   stateStoreUp: new Gauge({ name: 'hub_guard_state_store_up', help: '1 while the shared state store answers', registers }),
-  watcherUp: new Gauge({ name: 'hub_guard_watcher_up', help: "1 while the hub-guard watch process's last report is fresh (proxies run with --watcher)", registers }),
-  watcherLastReport: new Gauge({ name: 'hub_guard_watcher_last_report_timestamp_seconds', help: 'When the watch process last reported (proxies run with --watcher)', registers }),
+  // registered by a proxy run with --watcher only (registerWatcherMetrics): elsewhere a 0 would read as "away"
+  watcherUp: new Gauge({ name: WATCHER_UP, help: "1 while the hub-guard watch process's last report is fresh (proxies run with --watcher)", registers: [] }),
+  watcherLastReport: new Gauge({ name: WATCHER_LAST_REPORT, help: 'When the watch process last reported (proxies run with --watcher)', registers: [] }),
   backupsSkipped: new Counter({ name: 'hub_guard_backups_skipped_total', help: 'Due copies of the hub DB not taken, by reason: free-space (it would leave the hub too little) or budget', labelNames: ['reason'] as const, registers }),
   identityProblems: new Counter({ name: 'hub_guard_identity_problems_total', help: 'Hub cookies whose cookie_id is empty, malformed, shared or unknown', labelNames: ['problem'] as const, registers }),
   proxyDuration: new Histogram({
@@ -30,6 +33,12 @@ export const metrics = {
     registers,
   }),
 };
+
+export function registerWatcherMetrics(): void {
+  for (const [m, name] of [[metrics.watcherUp, WATCHER_UP], [metrics.watcherLastReport, WATCHER_LAST_REPORT]] as const) {
+    if (!registry.getSingleMetric(name)) registry.registerMetric(m);
+  }
+}
 
 /** The metrics endpoint: GET /metrics, anything else 404. */
 export function serveMetrics(req: IncomingMessage, res: ServerResponse): void {

@@ -6,7 +6,7 @@ import { baselineFrom, type Baseline, type Finding } from '../hubdb/checks.js';
 import { decodeView } from '../identity/hub-view.js';
 import type { UsersIndex } from '../identity/users-index.js';
 import { log } from '../log.js';
-import { metrics } from '../metrics.js';
+import { metrics, registerWatcherMetrics } from '../metrics.js';
 import { newItemId, type StateStore } from '../state/store.js';
 import type { CheckTime, DbState, HubWatch } from './hub-watch.js';
 import { LiveFindings } from './live-findings.js';
@@ -47,6 +47,7 @@ export class WatcherFeed implements HubWatch {
   }
 
   async start(): Promise<void> {
+    registerWatcherMetrics();
     const { store } = this.o;
     store.watch<unknown>(INDEX_KEY, (doc) => this.adoptIndex(doc));
     store.watch<unknown>(REPORT_KEY, (doc) => this.adoptReport(doc));

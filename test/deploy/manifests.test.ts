@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { FLAGS, WATCH_FLAGS, buildConfig } from '../../src/config.js';
-import { registry } from '../../src/metrics.js';
+import { registerWatcherMetrics, registry } from '../../src/metrics.js';
 import {
   CHART_SECRET, CHART_SECRET_KEYS, CHART_SELECTOR, CHART_VERSION, DEPLOY, HUB_PORT, ROOT, chartFilesPresent,
   chartProxyCommand, matchLabels, merged, pythonMissing, rel, type Obj,
@@ -439,6 +439,8 @@ describe('deploy/ manifests', { skip }, () => {
     assert.equal(rules.length, 1);
     const runbook = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8');
     const anchors = new Set([...runbook.matchAll(/^#{2,4} (.+)$/gm)].map((m) => m[1]!.trim().toLowerCase().replace(/[^\w\- ]/g, '').replace(/ /g, '-')));
+    // what a proxy run with --watcher exports besides the rest
+    registerWatcherMetrics();
     const known = new Map(registry.getMetricsAsArray().map((m) => [m.name, m]));
     const alerts = rules[0]!.obj.spec.groups.flatMap((g: Obj) => g.rules).filter((r: Obj) => r.alert) as Obj[];
     assert.ok(alerts.length >= 9, `${alerts.length} alerts`);
