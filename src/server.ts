@@ -92,7 +92,7 @@ export const STORE_WAIT_MS = 2000;
 export async function startServer(cfg: Config): Promise<Running> {
   setLogLevel(cfg.logLevel);
   const routes = new RouteTable();
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   // everything that reads the store registers before it connects, so the first reconciliation covers all of it.
   // In front mode the upstream proxy owns the routes; they are mirrored from it, not stored.
   const routeSync = cfg.front ? undefined : await syncRoutes(store, routes, cfg.activityIntervalMs);

@@ -24,7 +24,7 @@ export async function startWatcher(cfg: Config): Promise<RunningWatcher> {
   setLogLevel(cfg.logLevel);
   const db = configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs }));
   const secret = configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }));
-  const store = openStore(cfg);
+  const store = await openStore(cfg);
   const maintenance = new Maintenance(store);
   await maintenance.load();
   await store.connect(STORE_WAIT_MS);

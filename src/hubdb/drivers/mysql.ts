@@ -1,4 +1,4 @@
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import type { Row, SqlSession } from '../session.js';
 import type { ServerTarget } from '../url.js';
 import { fingerprinted, retryLostConnection, type Driver, type InTransaction } from './driver.js';
@@ -63,7 +63,9 @@ function session(conn: mysql.PoolConnection, timeoutMs: number): SqlSession {
 }
 
 export function openMysql(t: ServerTarget, timeoutMs: number, description: string): Driver {
-  const pool = mysql.createPool({
+  const ssl = sslConfig(t, description);
+  // mysql2 is loaded only for a MySQL hub: most hubs run sqlite, and the library costs memory
+  const ready = import('mysql2/promise').then(({ default: lib }) => lib.createPool({
     host: t.host,
     port: t.port,
     socketPath: t.options.unix_socket,
@@ -71,7 +73,7 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     password: t.password,
     database: t.database,
     charset: t.options.charset,
-    ssl: sslConfig(t, description),
+    ssl,
     connectionLimit: 1,
     maxIdle: 1,
     idleTimeout: 60_000,
@@ -80,10 +82,10 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     // The hub's naive UTC datetimes stay text rather than being read as local time.
     dateStrings: true,
     supportBigNumbers: true,
-  });
+  }));
 
   const inTransaction: InTransaction = async (body) => {
-    const conn = await pool.getConnection();
+    const conn = await (await ready).getConnection();
     try {
       // The server gives up waiting for a table lock too, rather than holding a request after the client left.
       // GROUP_CONCAT's default limit (1 KiB on MySQL) would cut every fingerprint of more than 16 rows.
@@ -103,5 +105,5 @@ export function openMysql(t: ServerTarget, timeoutMs: number, description: strin
     }
   };
 
-  return fingerprinted((body) => retryLostConnection(() => inTransaction(body), isConnectionLost, description), () => pool.end());
+  return fingerprinted((body) => retryLostConnection(() => inTransaction(body), isConnectionLost, description), async () => (await ready).end());
 }

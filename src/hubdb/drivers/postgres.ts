@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import type { Row, SqlSession } from '../session.js';
 import type { ServerTarget } from '../url.js';
 import { fingerprinted, retryLostConnection, type Driver, type InTransaction } from './driver.js';
@@ -7,10 +7,10 @@ import { readTlsFile } from './tls.js';
 const TIMESTAMP_OIDS = new Set([1114 /* timestamp */, 1184 /* timestamptz */]);
 
 // Timestamps stay text: node-postgres would read the hub's naive UTC values as local time.
-const types = {
+const typesOf = (lib: typeof pg) => ({
   getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-    TIMESTAMP_OIDS.has(oid) ? (v: string) => v : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
-};
+    TIMESTAMP_OIDS.has(oid) ? (v: string) => v : lib.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+});
 
 // libpq's sslmode: 'allow' and 'prefer' fall back to plain text there; node-postgres cannot, so they mean no TLS.
 function sslConfig(t: ServerTarget, description: string): pg.PoolConfig['ssl'] {
@@ -77,34 +77,12 @@ function session(client: pg.PoolClient, facts: ServerFacts): SqlSession {
 }
 
 export function openPostgres(t: ServerTarget, timeoutMs: number, description: string): Driver {
-  const pool = new pg.Pool({
-    host: t.host,
-    port: t.port,
-    user: t.user,
-    password: t.password,
-    database: t.database,
-    application_name: t.options.application_name ?? 'hub-guard',
-    ssl: sslConfig(t, description),
-    max: 1,
-    connectionTimeoutMillis: timeoutMs,
-    query_timeout: timeoutMs,
-    statement_timeout: timeoutMs,
-    lock_timeout: timeoutMs,
-    idle_in_transaction_session_timeout: timeoutMs,
-    // Belt and braces: even a bug here cannot write to the hub's database.
-    options: '-c default_transaction_read_only=on',
-    keepAlive: true,
-    idleTimeoutMillis: 60_000,
-    allowExitOnIdle: true,
-    types,
-  });
-  // An idle connection dropped by the server emits 'error' on the pool; unhandled, that would crash the process.
-  // The next read reconnects or reports the problem.
-  pool.on('error', () => {});
-
+  const ssl = sslConfig(t, description);
+  // node-postgres is loaded only for a PostgreSQL hub: most hubs run sqlite, and the library costs memory
+  const ready = import('pg').then(({ default: lib }) => openPool(lib, t, timeoutMs, ssl));
   const facts: ServerFacts = {};
   const inTransaction: InTransaction = async (body) => {
-    const client = await pool.connect();
+    const client = await (await ready).connect();
     let failure: Error | undefined;
     try {
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -120,5 +98,33 @@ export function openPostgres(t: ServerTarget, timeoutMs: number, description: st
     }
   };
 
-  return fingerprinted((body) => retryLostConnection(() => inTransaction(body), isConnectionLost, description), () => pool.end());
+  return fingerprinted((body) => retryLostConnection(() => inTransaction(body), isConnectionLost, description), async () => (await ready).end());
+}
+
+function openPool(lib: typeof pg, t: ServerTarget, timeoutMs: number, ssl: pg.PoolConfig['ssl']): pg.Pool {
+  const pool = new lib.Pool({
+    host: t.host,
+    port: t.port,
+    user: t.user,
+    password: t.password,
+    database: t.database,
+    application_name: t.options.application_name ?? 'hub-guard',
+    ssl,
+    max: 1,
+    connectionTimeoutMillis: timeoutMs,
+    query_timeout: timeoutMs,
+    statement_timeout: timeoutMs,
+    lock_timeout: timeoutMs,
+    idle_in_transaction_session_timeout: timeoutMs,
+    // Belt and braces: even a bug here cannot write to the hub's database.
+    options: '-c default_transaction_read_only=on',
+    keepAlive: true,
+    idleTimeoutMillis: 60_000,
+    allowExitOnIdle: true,
+    types: typesOf(lib),
+  });
+  // An idle connection dropped by the server emits 'error' on the pool; unhandled, that would crash the process.
+  // The next read reconnects or reports the problem.
+  pool.on('error', () => {});
+  return pool;
 }
