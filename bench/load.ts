@@ -214,13 +214,15 @@ function openWs(t: WsTarget, i: number, suffix = ''): Promise<WebSocket> {
   });
 }
 
-export interface WsResult { mps: number; p50: number; p99: number; messages: number; cpuUsPerMsg?: number }
+export interface WsResult { mps: number; p50: number; p99: number; messages: number; seconds: number; cpuSeconds: number; cpuUsPerMsg?: number }
 
-/** `clients` websockets, each sending a message as soon as the previous one came back. */
-export async function wsMessages(t: WsTarget, clients: number, seconds: number, pid?: number): Promise<WsResult> {
+/**
+ * `clients` websockets, each sending a message as soon as the previous one came back, for one timed run; `lat`
+ * gathers latencies across runs (the rounds of one target).
+ */
+export async function wsMessages(t: WsTarget, clients: number, seconds: number, pid?: number, lat = new Latencies()): Promise<WsResult> {
   const sockets = await Promise.all(Array.from({ length: clients }, (_, i) => openWs(t, i)));
   const payload = Buffer.alloc(64, 'x');
-  const lat = new Latencies();
   // a short warm-up so the JIT and buffers settle before counting
   const deadline = { warm: Date.now() + 500, end: 0 };
   let messages = 0;
@@ -259,7 +261,20 @@ export async function wsMessages(t: WsTarget, clients: number, seconds: number, 
     p50: lat.percentile(50),
     p99: lat.percentile(99),
     messages,
+    seconds,
+    cpuSeconds: cpu,
     cpuUsPerMsg: pid && messages ? (cpu * 1e6) / messages : undefined,
+  };
+}
+
+/** Runs of one target summed up: rates over all of them, percentiles over every message. */
+export function wsTotal(runs: WsResult[], lat: Latencies, measuredCpu: boolean): WsResult {
+  const messages = runs.reduce((n, r) => n + r.messages, 0);
+  const seconds = runs.reduce((n, r) => n + r.seconds, 0);
+  const cpuSeconds = runs.reduce((n, r) => n + r.cpuSeconds, 0);
+  return {
+    mps: messages / seconds, p50: lat.percentile(50), p99: lat.percentile(99), messages, seconds, cpuSeconds,
+    cpuUsPerMsg: measuredCpu && messages ? (cpuSeconds * 1e6) / messages : undefined,
   };
 }
 

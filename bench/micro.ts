@@ -15,6 +15,7 @@ import { RequestContext } from '../src/pipeline/context.js';
 import type { PipelineDeps } from '../src/pipeline/deps.js';
 import { GrantRefresh } from '../src/pipeline/grant-refresh.js';
 import { Visits } from '../src/pipeline/visits.js';
+import { WsActivity } from '../src/pipeline/ws-activity.js';
 import { decideRequest } from '../src/pipeline/steps/decide.js';
 import { identifyCaller } from '../src/pipeline/steps/identify.js';
 import { checkOperator } from '../src/pipeline/steps/operator.js';
@@ -99,6 +100,7 @@ export async function runMicro(): Promise<Record<string, number>> {
     refresh: () => undefined,
     grants: new GrantRefresh(undefined),
     visits: new Visits(index, true),
+    wsActivity: new WsActivity(),
     isHub: (route) => route.data.hub === true,
   };
   const socket = { remoteAddress: '127.0.0.1' };

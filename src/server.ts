@@ -36,6 +36,7 @@ import { createRequestPath, responseHook } from './pipeline/request-path.js';
 import type { PipelineDeps } from './pipeline/deps.js';
 import { GrantRefresh } from './pipeline/grant-refresh.js';
 import { Visits } from './pipeline/visits.js';
+import { WsActivity } from './pipeline/ws-activity.js';
 import { parseCidrs } from './policy/operator.js';
 
 export interface Running {
@@ -152,6 +153,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     refresh: () => watch?.refreshOnMiss(),
     grants: new GrantRefresh(watch && (() => watch.freshCheck())),
     visits: new Visits(users, cfg.adminAccess),
+    wsActivity: new WsActivity(),
     isHub: (route) => route.data.hub === true || (defaultIsHub && route.data.target === cfg.defaultTarget && route.owner === undefined),
   };
   const forwarder = new Forwarder(cfg, responseHook(deps));
@@ -242,6 +244,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     watch?.stop();
     upstreamRoutes?.stop();
     refusals.stop();
+    deps.wsActivity.stop();
     routeSync?.stop();
     const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => {

@@ -9,8 +9,18 @@ const TTL_SEC = 300;
 
 interface KeyDoc { private: JWK; public: JWK }
 
+interface Cached { user: string; uid: number; token: string; renewAt: number }
+
+const MAX_CACHED = 100_000;
+
 export class Assertions {
-  private cache = new Map<string, { token: string; renewAt: number }>();
+  /**
+   * By route: the user last let through it, nearly always its owner. Keyed by the route's own prefix string, whose
+   * hash V8 keeps, where a key joined per request had to be built and hashed anew every time.
+   */
+  private byRoute = new Map<string, Cached>();
+  /** Everyone else on a route (a share, an admin): `user\nroute`. */
+  private others = new Map<string, Cached>();
 
   private constructor(private key: CryptoKey, public publicJwk: JWK) {}
 
@@ -26,7 +36,8 @@ export class Assertions {
       void importJWK(d.private, ALG).then((key) => {
         assertions.key = key as CryptoKey;
         assertions.publicJwk = d.public;
-        assertions.cache.clear();
+        assertions.byRoute.clear();
+        assertions.others.clear();
       });
     });
     return assertions;
@@ -38,10 +49,11 @@ export class Assertions {
 
   /** Cached per user and route, renewed a minute before expiry, so most requests sign nothing. */
   for(user: string, uid: number, route: string): string | Promise<string> {
-    const key = `${user}\n${route}`;
-    const hit = this.cache.get(key);
     const now = Date.now();
-    if (hit && hit.renewAt > now) return hit.token;
+    const slot = this.byRoute.get(route);
+    const mine = slot?.user === user && slot.uid === uid;
+    const hit = mine ? slot : slot ? this.others.get(`${user}\n${route}`) : undefined;
+    if (hit && hit.uid === uid && hit.renewAt > now) return hit.token;
     return new SignJWT({ uid })
       .setProtectedHeader({ alg: ALG, kid: this.publicJwk.kid })
       .setIssuer('hub-guard')
@@ -51,8 +63,16 @@ export class Assertions {
       .setExpirationTime(Math.floor(now / 1000) + TTL_SEC)
       .sign(this.key)
       .then((token) => {
-        if (this.cache.size > 100_000) this.cache.clear();
-        this.cache.set(key, { token, renewAt: now + (TTL_SEC - 60) * 1000 });
+        const entry: Cached = { user, uid, token, renewAt: now + (TTL_SEC - 60) * 1000 };
+        const current = this.byRoute.get(route);
+        if (!current || current.user === user) {
+          if (this.byRoute.size >= MAX_CACHED) this.byRoute.clear();
+          this.byRoute.set(route, entry);
+        } else {
+          // wholesale reset instead of LRU bookkeeping: a full cache only costs signing again
+          if (this.others.size >= MAX_CACHED) this.others.clear();
+          this.others.set(`${user}\n${route}`, entry);
+        }
         return token;
       });
   }

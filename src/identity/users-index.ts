@@ -63,7 +63,8 @@ export class CookieIdHasher {
 
 export class UsersIndex {
   private readonly hasher: CookieIdHasher;
-  private byCookieHash = new Map<string, IndexedUser[]>();
+  /** One user, or all who share the hash (a list only for those: 10k one-element arrays were half a megabyte). */
+  private byCookieHash = new Map<string, IndexedUser | IndexedUser[]>();
   private byName = new Map<string, IndexedUser>();
   private access = new Map<string, AccessGrant>();
   private groups = new Map<string, string[]>();
@@ -88,14 +89,15 @@ export class UsersIndex {
   }
 
   load(v: HubView): void {
-    const byCookieHash = new Map<string, IndexedUser[]>();
+    const byCookieHash = new Map<string, IndexedUser | IndexedUser[]>();
     const byName = new Map<string, IndexedUser>();
     for (const u of v.users) {
       byName.set(u.name, u);
       if (u.cookieHash === null) continue;
-      const list = byCookieHash.get(u.cookieHash);
-      if (list) list.push(u);
-      else byCookieHash.set(u.cookieHash, [u]);
+      const had = byCookieHash.get(u.cookieHash);
+      if (had === undefined) byCookieHash.set(u.cookieHash, u);
+      else if (Array.isArray(had)) had.push(u);
+      else byCookieHash.set(u.cookieHash, [had, u]);
     }
     // swapped in whole: a request never sees half of an update
     this.byCookieHash = byCookieHash;
@@ -116,9 +118,9 @@ export class UsersIndex {
   }
 
   byCookieIdHash(hash: string): CookieLookup {
-    const users = this.byCookieHash.get(hash);
-    if (!users) return { kind: 'none' };
-    return users.length === 1 ? { kind: 'one', user: users[0] } : { kind: 'many', count: users.length };
+    const found = this.byCookieHash.get(hash);
+    if (found === undefined) return { kind: 'none' };
+    return Array.isArray(found) ? { kind: 'many', count: found.length } : { kind: 'one', user: found };
   }
 
   user(name: string): IndexedUser | undefined {

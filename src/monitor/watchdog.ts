@@ -45,10 +45,12 @@ export class Watchdog implements HubWatch {
   private timer?: NodeJS.Timeout;
   private watcher?: FSWatcher;
   private fileId?: { ino: number; size: number };
-  /** The snapshot the current verdict comes from; undefined after a failed read. */
-  private judged?: HubSnapshot;
-  /** The baseline learned from `judged`, so the same content may now be judged differently. */
+  /** The current verdict comes from a snapshot (false after a failed read). */
+  private judged = false;
+  /** The baseline learned from the last snapshot, so the same content may now be judged differently. */
   private relearn = false;
+  /** That snapshot, kept only while `relearn` asks for one more pass: 10k users' rows are megabytes. */
+  private relearnFrom?: HubSnapshot;
   private running?: Promise<void>;
   private fresh?: Promise<void>;
   private stopped = false;
@@ -151,16 +153,18 @@ export class Watchdog implements HubWatch {
       let snapshot = await this.o.db.readIfChanged();
       // "unchanged" is only worth something next to a snapshot this watchdog judged (the reader resets after errors too)
       if (!snapshot && !this.judged) snapshot = await this.o.db.read();
+      const judging = snapshot ?? (this.relearn ? this.relearnFrom : undefined);
       this.failures = 0;
       if (snapshot) {
         this.o.users.update(snapshot);
         metrics.hubUsers.set(snapshot.users.length);
-        this.judged = snapshot;
-        findings = await this.judge(snapshot);
-      } else if (this.relearn) {
-        // the last verdict taught the baseline something, and that can change the verdict on the same content
-        // (waiting becomes healthy, an accepted id change stops being reported); one more pass settles it
-        findings = await this.judge(this.judged!);
+      }
+      if (judging) {
+        // after a verdict that taught the baseline something, the same content may be judged differently (waiting
+        // becomes healthy, an accepted id change stops being reported): one more pass settles it
+        this.judged = true;
+        findings = await this.judge(judging);
+        this.relearnFrom = this.relearn ? judging : undefined;
       } else {
         // nothing changed: the verdict stands, and the index needs no rebuild
         findings = this.findings;
@@ -169,7 +173,8 @@ export class Watchdog implements HubWatch {
       this.lastCheck = { at: started, ms: Date.now() - started };
     } catch (e) {
       const err = e as Error & { code?: string };
-      this.judged = undefined;
+      this.judged = false;
+      this.relearnFrom = undefined;
       this.lastCheck = { at: started, ms: Date.now() - started, error: err.message };
       findings = [];
       if (err.code === 'ENOENT' && !this.baseline) {

@@ -10,6 +10,7 @@ import type { Route, RouteTable } from '../proxy/route-table.js';
 import type { TargetConflicts } from '../proxy/target-conflicts.js';
 import type { GrantRefresh } from './grant-refresh.js';
 import type { Visits } from './visits.js';
+import type { WsActivity } from './ws-activity.js';
 
 export interface PipelineDeps {
   cfg: Config;
@@ -31,6 +32,8 @@ export interface PipelineDeps {
   grants: GrantRefresh;
   /** Websockets held open by a grant, closed when it ends. */
   visits: Visits;
+  /** last_activity of routes with open websockets. */
+  wsActivity: WsActivity;
   /** Whether a route leads to the hub itself: the one upstream trusted with credentials. */
   isHub(route: Route): boolean;
 }

@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import { Pool, type Dispatcher } from 'undici';
 import type { Config } from '../config.js';
-import type { Route } from './route-table.js';
+import { targetFrom, type Route, type Target } from './route-table.js';
 
 export type ForwardError = (err: Error) => void;
 
@@ -30,36 +30,6 @@ export type ResponseHook = (req: http.IncomingMessage, head: UpstreamHead) => bo
 const PATH = Symbol('hub-guard.outgoing-path');
 type WithPath = http.IncomingMessage & { [PATH]?: string };
 
-/** One upstream per route, parsed once: the url.parse shape http-proxy wants, plus the origin for undici. */
-export interface Target {
-  protocol: string;
-  hostname: string;
-  host: string;
-  port: string;
-  /** the target's own path, prepended to request paths (--no-prepend-path turns that off) */
-  path: string;
-  origin: string;
-  /** host[:port] as it appears in URLs, to recognise the upstream's own Location headers */
-  authority: string;
-  pool?: Pool;
-}
-
-// on the route under a symbol, like per-request state (proxy/handler.ts): cheaper than a WeakMap lookup
-const TARGET = Symbol('hub-guard.target');
-type WithTarget = Route & { [TARGET]?: Target };
-
-function toTarget(u: URL): Target {
-  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  return {
-    protocol: u.protocol, hostname, host: hostname, port: u.port,
-    path: u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '') + u.search,
-    origin: u.origin, authority: u.host,
-  };
-}
-
-function targetOf(route: WithTarget): Target {
-  return (route[TARGET] ??= toTarget(route.target));
-}
 
 /** Belong to one connection (RFC 9110 §7.6.1); undici refuses most of them, and sets its own. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'expect']);
@@ -129,7 +99,7 @@ export class Forwarder {
       ...(cfg.xForward ? ['x-forwarded-for', 'x-forwarded-port', 'x-forwarded-proto', 'x-forwarded-host'] : []),
       ...(cfg.changeOrigin ? ['host'] : []),
     ]);
-    if (cfg.front) this.upstream = toTarget(new URL(cfg.front.upstream));
+    if (cfg.front) this.upstream = targetFrom(new URL(cfg.front.upstream));
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
 
@@ -162,7 +132,7 @@ export class Forwarder {
 
   /** `route` may be undefined only in front mode, where the upstream answers unrouted paths itself. */
   web(req: http.IncomingMessage, res: http.ServerResponse, route: Route | undefined, onError: ForwardError): void {
-    const target = this.upstream ?? targetOf(route!);
+    const target = this.upstream ?? route!.target;
     if (this.cfg.timeout) req.socket.setTimeout(this.cfg.timeout);
     const exchange = new Exchange(this, req, res, target, onError);
     // node parses a request without length or chunked encoding as having no body
@@ -217,7 +187,7 @@ export class Forwarder {
 
   ws(req: http.IncomingMessage, socket: Duplex, head: Buffer, route: Route | undefined, onError: ForwardError): void {
     // websockets hold their upstream connection for their whole life, so a pooled agent buys nothing
-    const target = this.upstream ?? targetOf(route!);
+    const target = this.upstream ?? route!.target;
     (req as WithPath)[PATH] = this.outgoingPath(req, target);
     this.proxy.ws(req, socket, head, { target }, onError);
   }

@@ -1,11 +1,37 @@
 // The routing table JupyterHub writes through the CHP API, matched by longest whole-segment prefix.
+import type { Pool } from 'undici';
+
+/** One upstream per route, parsed once: the url.parse shape http-proxy wants, plus the origin for undici. */
+export interface Target {
+  protocol: 'http:' | 'https:';
+  hostname: string;
+  host: string;
+  port: string;
+  /** the target's own path, prepended to request paths (--no-prepend-path turns that off) */
+  path: string;
+  origin: string;
+  /** host[:port] as it appears in URLs, to recognise the upstream's own Location headers */
+  authority: string;
+  pool?: Pool;
+}
+
+/** The parts the forwarder needs, not the URL: 10k routes' URL objects were two megabytes. */
+export function targetFrom(u: URL): Target {
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`unsupported target protocol ${u.protocol}`);
+  const hostname = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return {
+    protocol: u.protocol === 'https:' ? 'https:' : 'http:', hostname, host: hostname, port: u.port,
+    path: u.pathname === '/' ? '' : u.pathname.replace(/\/$/, '') + u.search,
+    origin: u.origin, authority: u.host,
+  };
+}
 
 export interface Route {
   /** Decoded key without a trailing slash, e.g. `/user/jane doe` (`/` for the root). */
   readonly prefix: string;
   /** Exactly what the hub POSTed, `target` included; CHP returns it unchanged. */
   readonly data: Readonly<Record<string, unknown>> & { target: string };
-  readonly target: URL;
+  readonly target: Target;
   /** ms epoch; kept in memory and written out in batches, never per request. */
   lastActivity: number;
   /** The hub user whose server this is (`data.user`), if any. */
@@ -15,7 +41,8 @@ export interface Route {
 }
 
 interface Node {
-  children: Map<string, Node>;
+  /** Made on the first child: most nodes are the leaves of user routes, and an empty Map costs half a kilobyte. */
+  children?: Map<string, Node>;
   route?: Route;
 }
 
@@ -34,7 +61,7 @@ function segments(prefix: string): string[] {
 export type RouteEvent = { kind: 'add'; route: Route } | { kind: 'remove'; prefix: string };
 
 export class RouteTable {
-  private root: Node = { children: new Map() };
+  private root: Node = {};
   private byPrefix = new Map<string, Route>();
   private listeners: ((e: RouteEvent) => void)[] = [];
 
@@ -49,15 +76,15 @@ export class RouteTable {
   /** Adds or replaces a route; throws on a target that is not an http(s) URL (the API turns that into a 400). */
   add(prefix: string, data: Record<string, unknown> & { target: string }, lastActivity = Date.now(), addedAt = Date.now()): Route {
     const key = cleanPrefix(prefix);
-    const target = new URL(data.target);
-    if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new TypeError(`unsupported target protocol ${target.protocol}`);
+    const target = targetFrom(new URL(data.target));
     const owner = typeof data.user === 'string' ? data.user : undefined;
     const route: Route = { prefix: key, data: { ...data }, target, lastActivity, owner, addedAt };
     let node = this.root;
     for (const seg of segments(key)) {
+      node.children ??= new Map();
       let next = node.children.get(seg);
       if (!next) {
-        next = { children: new Map() };
+        next = {};
         node.children.set(seg, next);
       }
       node = next;
@@ -73,13 +100,15 @@ export class RouteTable {
     if (!this.byPrefix.delete(key)) return false;
     const path: Node[] = [this.root];
     const segs = segments(key);
-    for (const seg of segs) path.push(path[path.length - 1].children.get(seg)!);
+    for (const seg of segs) path.push(path[path.length - 1].children!.get(seg)!);
     path[path.length - 1].route = undefined;
     // prune empty branches so a churn of user routes does not grow the trie forever
     for (let i = segs.length; i > 0; i--) {
       const node = path[i];
-      if (node.route || node.children.size > 0) break;
-      path[i - 1].children.delete(segs[i - 1]);
+      if (node.route || (node.children?.size ?? 0) > 0) break;
+      const parent = path[i - 1];
+      parent.children!.delete(segs[i - 1]);
+      if (parent.children!.size === 0) parent.children = undefined;
     }
     for (const l of this.listeners) l({ kind: 'remove', prefix: key });
     return true;
@@ -106,7 +135,7 @@ export class RouteTable {
     while (start < stop) {
       let slash = path.indexOf('/', start);
       if (slash === -1 || slash > stop) slash = stop;
-      const next = node.children.get(path.slice(start, slash));
+      const next = node.children?.get(path.slice(start, slash));
       if (!next) break;
       node = next;
       if (node.route) best = node.route;

@@ -90,7 +90,7 @@ describe('two replicas on one Redis', () => {
     ra.table.add('/user/alice', { target: 'http://127.0.0.1:9001/', user: 'alice', server_name: '' });
     const got = await eventually('B to have alice', () => rb.table.get('/user/alice'), 1000);
     assert.equal(got.owner, 'alice');
-    assert.equal(got.target.href, 'http://127.0.0.1:9001/');
+    assert.equal(got.data.target, 'http://127.0.0.1:9001/');
     assert.equal(await gen(), before + 1, 'exactly one write: B applied it without writing it back');
     rb.table.remove('/user/alice');
     await eventually('A to drop alice', () => (ra.table.get('/user/alice') ? undefined : true), 1000);

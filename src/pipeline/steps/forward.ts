@@ -8,6 +8,7 @@ import type { Forwarder } from '../../proxy/forward.js';
 import { stripPrefix } from '../../proxy/path.js';
 import { attach, type RequestContext } from '../context.js';
 import type { PipelineDeps } from '../deps.js';
+import type { WsActivity } from '../ws-activity.js';
 
 const outcome = {
   forwarded: metrics.requests.labels('forwarded'),
@@ -37,7 +38,7 @@ export function forward(ctx: RequestContext, forwarder: Forwarder, deps: Pipelin
     errors.web(503, req, client);
   };
   if (isWeb) return forwardWeb(ctx, client, forwarder, failed);
-  forwardWs(ctx, client, forwarder, failed);
+  forwardWs(ctx, client, forwarder, failed, deps.wsActivity);
   const id = ctx.identity;
   // a visitor's websocket lives on a grant: it is closed when the grant ends
   if (route?.owner !== undefined && id.kind === 'user' && id.name !== route.owner) {
@@ -56,14 +57,10 @@ function forwardWeb(ctx: RequestContext, res: http.ServerResponse, forwarder: Fo
   forwarder.web(ctx.req, res, route, failed);
 }
 
-function forwardWs(ctx: RequestContext, socket: Duplex, forwarder: Forwarder, failed: (err: Error) => void): void {
+function forwardWs(ctx: RequestContext, socket: Duplex, forwarder: Forwarder, failed: (err: Error) => void, activity: WsActivity): void {
   const route = ctx.route;
   // http-proxy ends its side but leaves the client socket paused, so a client close is never read: let it go
   socket.once('finish', () => socket.destroy());
   forwarder.ws(ctx.req, socket, ctx.head!, route, failed);
-  if (route) {
-    socket.on('data', () => {
-      route.lastActivity = Date.now();
-    });
-  }
+  if (route) activity.add(route, socket);
 }
