@@ -4,6 +4,7 @@
 // in files; RedisStore (redis-store.ts) shares them between processes and mirrors them into a local store.
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { log } from '../log.js';
 
@@ -313,20 +314,36 @@ export class FileStore extends MemoryStore {
     this.mapTimer.unref();
   }
 
+  /** Map files still being written, in order: a later write of a map never lands before an earlier one. */
+  private writing: Promise<void> = Promise.resolve();
+
   private flushMaps(): void {
     clearTimeout(this.mapTimer);
     this.mapTimer = undefined;
     for (const map of this.dirtyMaps) {
       const m = this.mapGet(map);
-      const values: Record<string, unknown> = {};
-      for (const [field, text] of m.values) values[field] = JSON.parse(text);
-      try {
-        this.write(map, { values, marks: Object.fromEntries(m.marks) });
-      } catch (e) {
+      // the stored texts are JSON already: joined, not parsed and serialised again (10k routes took tens of ms)
+      const values = [...m.values].map(([field, text]) => `${JSON.stringify(field)}:${text}`).join(',');
+      const text = `{"${MARK}":1,"values":{${values}},"marks":${JSON.stringify(Object.fromEntries(m.marks))}}`;
+      // the write and its fsync go to the thread pool: a slow disk must not stall requests
+      this.writing = this.writing.then(() => this.writeAsync(map, text)).catch((e: unknown) => {
         log.error('saving state failed', { key: map, error: String(e) });
-      }
+      });
     }
     this.dirtyMaps.clear();
+  }
+
+  private async writeAsync(key: string, text: string): Promise<void> {
+    const file = this.file(key);
+    const tmp = `${file}.${process.pid}.tmp`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
   }
 
   protected override readLog(name: string): LogItem[] | undefined {
@@ -346,5 +363,6 @@ export class FileStore extends MemoryStore {
 
   override async close(): Promise<void> {
     this.flushMaps();
+    await this.writing;
   }
 }
