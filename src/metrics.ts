@@ -25,6 +25,12 @@ export const metrics = {
   watcherUp: new Gauge({ name: WATCHER_UP, help: "1 while the hub-guard watch process's last report is fresh (proxies run with --watcher)", registers: [] }),
   watcherLastReport: new Gauge({ name: WATCHER_LAST_REPORT, help: 'When the watch process last reported (proxies run with --watcher)', registers: [] }),
   backupsSkipped: new Counter({ name: 'hub_guard_backups_skipped_total', help: 'Due copies of the hub DB not taken, by reason: free-space (it would leave the hub too little) or budget', labelNames: ['reason'] as const, registers }),
+  consoleSigninFailures: new Counter({
+    name: 'hub_guard_console_signin_failures_total',
+    help: "Refused sign-ins on the operator console: wrong-token, or rate-limited (too many failures from one address)",
+    labelNames: ['kind'] as const,
+    registers,
+  }),
   identityProblems: new Counter({ name: 'hub_guard_identity_problems_total', help: 'Hub cookies whose cookie_id is empty, malformed, shared or unknown', labelNames: ['problem'] as const, registers }),
   proxyDuration: new Histogram({
     name: 'hub_guard_proxy_duration_seconds',

@@ -4,7 +4,8 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import type { Config, Listen, TlsConfig } from './config.js';
 import { log, setLogLevel } from './log.js';
 import { metrics, serveMetrics } from './metrics.js';
@@ -19,7 +20,10 @@ import { openStore } from './state/open.js';
 import { syncRoutes } from './monitor/route-sync.js';
 import { Maintenance } from './monitor/maintenance.js';
 import { operatorApi } from './api/operator.js';
-import { statusPage, RefusalHistory } from './api/status-page.js';
+import { RefusalHistory } from './api/status-page.js';
+import { consolePage } from './api/console.js';
+import { ConsoleSessions } from './api/console-session.js';
+import { Replicas } from './monitor/replicas.js';
 import { ConfigError } from './errors.js';
 import { openHubDb } from './hubdb/open.js';
 import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
@@ -87,6 +91,15 @@ export function configured<T>(flag: string, make: () => T): T {
   }
 }
 
+/** This package's version, for the replicas' heartbeats; dist/src/server.js → the package root. */
+const VERSION = (() => {
+  try {
+    return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
+})();
+
 /** How long start-up waits for a shared state store (Redis) before going on with the local state. */
 export const STORE_WAIT_MS = 2000;
 
@@ -103,6 +116,8 @@ export async function startServer(cfg: Config): Promise<Running> {
   // the hub's login cookie is checked against the hub DB, read here or by a watcher
   const hubUsers = !!cfg.hubDb || cfg.watcher;
   const sessions = hubUsers || cfg.idp ? await Sessions.open(store, cfg.sessionTtlSec) : undefined;
+  const operatorTokens = () => [cfg.operatorToken ?? cfg.authToken].filter((t): t is string => !!t);
+  const consoleSessions = await ConsoleSessions.open(store, operatorTokens);
   metrics.stateStoreUp.set(store.up ? 1 : 0);
   store.onStatus((up) => metrics.stateStoreUp.set(up ? 1 : 0));
   await store.connect(STORE_WAIT_MS);
@@ -128,7 +143,6 @@ export async function startServer(cfg: Config): Promise<Running> {
   const template = cfg.maintenancePage ? configured('--maintenance-page', () => loadMaintenanceTemplate(cfg.maintenancePage!)) : undefined;
   for (const warning of template?.warnings ?? []) log.warn('maintenance page template', { warning });
   const operatorCidrs = cfg.operatorCidrs.length ? configured('--operator-cidr', () => parseCidrs(cfg.operatorCidrs)) : undefined;
-  const operatorTokens = () => [cfg.operatorToken ?? cfg.authToken].filter((t): t is string => !!t);
   const watch: HubWatch | undefined = db
     ? new Watchdog({
       db, store, maintenance, users,
@@ -179,6 +193,12 @@ export async function startServer(cfg: Config): Promise<Running> {
 
   let listening = false;
   const refusals = new RefusalHistory().start();
+  // pid too: --workers runs several replicas on one host
+  const replicas = new Replicas(store, `${hostname()}:${process.pid}`, () => ({
+    version: VERSION,
+    maintenance: maintenance.current ? maintenance.current.mode : 'off',
+    db: watch ? watch.state : 'not watched',
+  }));
   const api = createApiApp({
     cfg,
     routes,
@@ -203,7 +223,10 @@ export async function startServer(cfg: Config): Promise<Running> {
       });
       const operatorDeps = { maintenance, watch, routes, conflicts, tokens: operatorTokens, store };
       app.use('/api/guard', operatorApi(operatorDeps));
-      app.use('/guard', statusPage({ ...operatorDeps, refusals }));
+      app.use('/guard', consolePage({
+        ...operatorDeps, refusals, replicas, sessions: consoleSessions, secure: !!cfg.apiSsl,
+        commands: { db: cfg.hubDb, backupDir: cfg.backup?.dir },
+      }));
     },
   });
   const apiServer = createServer(cfg.apiSsl, api);
@@ -229,6 +252,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   }
   if (cfg.pidFile) writeFileSync(cfg.pidFile, String(process.pid));
   listening = true;
+  replicas.start();
   log.info('hub-guard listening', {
     public: `${cfg.ssl ? 'https' : 'http'}://${cfg.listen.path ?? `${cfg.listen.host ?? '*'}:${ports.public}`}`,
     api: cfg.apiListen.path ?? `${cfg.apiListen.host}:${ports.api}`,
@@ -245,6 +269,7 @@ export async function startServer(cfg: Config): Promise<Running> {
     upstreamRoutes?.stop();
     refusals.stop();
     deps.wsActivity.stop();
+    await replicas.stop();
     routeSync?.stop();
     const servers = [publicServer, apiServer, metricsServer, redirectServer].filter((s): s is http.Server => !!s);
     const closed = Promise.all(servers.map((s) => new Promise<void>((resolve) => {

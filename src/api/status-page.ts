@@ -1,13 +1,10 @@
-// The operators' status page on the API port: what /api/guard/status says, as one page a person can read, plus
-// refusals per minute over the last hour. Read-only; behind the operator token like the rest of /api/guard.
-import { Router, type Request, type Response } from 'express';
-import { hostname } from 'node:os';
-import { log } from '../log.js';
+// What the operators' status page shows: what /api/guard/status says, plus refusals per minute over the last hour,
+// the watchdog's recent checks, the replicas sharing the state, and for each finding what to do. The page itself,
+// its sign-in and its forms are the console (console.ts).
+import { adviceFor, commandsFor, type CommandContext } from '../doctor/advice.js';
 import { metrics } from '../metrics.js';
-import { PAGE_HEADER } from '../pages/assets.js';
-import { renderStatusPage, STATUS_CSP, type RefusalSeries, type StatusRoute, type StatusView } from '../pages/status.js';
-import { tokensEqual } from '../tokens.js';
-import { tokenFrom } from './auth.js';
+import type { Replicas } from '../monitor/replicas.js';
+import type { RefusalSeries, StatusRoute, StatusView } from '../pages/status.js';
 import type { OperatorDeps } from './operator.js';
 
 const MINUTE = 60_000;
@@ -18,6 +15,10 @@ export interface StatusPageDeps extends OperatorDeps {
   refusals?: RefusalHistory;
   /** Defaults to the host name (the pod name on Kubernetes). */
   instance?: string;
+  /** The heartbeats of the processes sharing the state; without it the page has no replicas section. */
+  replicas?: Replicas;
+  /** What the findings' commands name: the hub database and the backup directory. */
+  commands?: CommandContext;
 }
 
 /** Totals of a counter by one label, e.g. hub_guard_blocked_total by reason. */
@@ -127,58 +128,8 @@ export class RefusalHistory {
   }
 }
 
-/**
- * GET / and GET /status: the page. Only the operator token in `Authorization: token …` opens it. A `?token=`
- * query is deliberately not accepted: it would land in browser history, shell history and access logs.
- */
-export function statusPage(d: StatusPageDeps): Router {
-  const router = Router();
-  const refusals = d.refusals ?? new RefusalHistory().start();
-  const instance = d.instance ?? hostname();
-
-  router.get(['/', '/status'], async (req, res) => {
-    if (!allowed(req, d.tokens)) {
-      res.writeHead(403, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.end("This page needs the operator token in a header: curl -H 'Authorization: token <operator token>' <this URL>\n");
-      return;
-    }
-    let body: string;
-    try {
-      body = renderStatusPage(await view(d, refusals, instance));
-    } catch (e) {
-      // the answer stays generic: a store's error may name its address; the log is where operators look
-      log.error('status page: could not read the state', { error: String(e) });
-      res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
-      res.end("could not read hub-guard's state; its log says why\n");
-      return;
-    }
-    send(res, body);
-  });
-  return router;
-}
-
-function allowed(req: Request, tokens: OperatorDeps['tokens']): boolean {
-  const expected = tokens().filter((t): t is string => !!t);
-  // no token configured: the API port is open, as configurable-http-proxy's is
-  if (expected.length === 0) return true;
-  const given = tokenFrom(req.headers.authorization);
-  return given !== undefined && expected.map((t) => tokensEqual(given, t)).includes(true);
-}
-
-function send(res: Response, body: string): void {
-  res.writeHead(200, {
-    'content-type': 'text/html; charset=utf-8',
-    'content-length': String(Buffer.byteLength(body)),
-    'content-security-policy': STATUS_CSP,
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-    'referrer-policy': 'no-referrer',
-    [PAGE_HEADER]: 'status',
-  });
-  res.end(body);
-}
-
-async function view(d: StatusPageDeps, refusals: RefusalHistory, instance: string): Promise<StatusView> {
+/** Everything the page shows, read now. */
+export async function statusView(d: StatusPageDeps, refusals: RefusalHistory, instance: string): Promise<StatusView> {
   const now = Date.now();
   const w = d.watch;
   const m = d.maintenance.current;
@@ -199,7 +150,9 @@ async function view(d: StatusPageDeps, refusals: RefusalHistory, instance: strin
     instance,
     maintenance: m && { mode: m.mode, reason: m.reason, since: m.since, by: m.by, findings: m.findings },
     history: await d.maintenance.history(),
-    db: w && { state: w.state, lastCheck: w.lastCheck, findings: w.current() },
+    db: w && { state: w.state, lastCheck: w.lastCheck, findings: w.current().map((f) => ({ ...f, advice: adviceFor(f.check), commands: commandsFor(f.check, d.commands ?? {}) })) },
+    checks: w?.recentChecks(),
+    replicas: d.replicas && (await d.replicas.seen(now)),
     baseline: w?.baseline ? { highWater: w.baseline.highWater, users: Object.keys(w.baseline.users).length, updatedAt: w.baseline.updatedAt } : undefined,
     routes,
     conflicts: d.conflicts.list(),

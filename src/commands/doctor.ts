@@ -9,7 +9,7 @@ import { openHubDb } from '../hubdb/open.js';
 import type { HubSnapshot } from '../hubdb/snapshot.js';
 import { parseHubDbUrl, redactDbUrl, type HubDbTarget } from '../hubdb/url.js';
 import { FileStore } from '../state/store.js';
-import { adviceFor } from '../doctor/advice.js';
+import { adviceFor, shellWord } from '../doctor/advice.js';
 import { ensureRoom, takeVerifiedBackup } from '../doctor/backups.js';
 import { buildPlan, planSql } from '../doctor/plan.js';
 import { renderReport, type AdvisedFinding, type DoctorReport } from '../doctor/report.js';
@@ -181,10 +181,7 @@ async function readSnapshot(o: Options): Promise<{ snapshot: HubSnapshot; descri
 
 const advised = (findings: Finding[]): AdvisedFinding[] => findings.map((f) => ({ ...f, action: adviceFor(f.check) }));
 
-/** Single-quotes a shell word unless it is plainly safe. */
-function sh(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
-}
+const sh = shellWord;
 
 /** What to run instead of --apply on a database server: a dump first, then the plan through the engine's client. */
 function serverRoute(t: Exclude<HubDbTarget, { engine: 'sqlite' }>, db: string): string {

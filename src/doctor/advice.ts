@@ -1,4 +1,6 @@
 // What an operator should do about each finding: the checks say what is wrong, this says what to do next.
+import { redactUrl } from '../redact.js';
+
 const ADVICE: Record<string, string> = {
   'tables-missing':
     'Keep the hub stopped (hub-guard holds traffic meanwhile). Restore the latest verified backup (hub-guard backup restore-plan), ' +
@@ -25,4 +27,41 @@ const ADVICE: Record<string, string> = {
 /** The advice for a check name; checks added later fall back to the doctor's documentation. */
 export function adviceFor(check: string): string {
   return Object.hasOwn(ADVICE, check) ? ADVICE[check] : 'See docs/doctor.md.';
+}
+
+/** Single-quotes a shell word unless it is plainly safe, so a command can be pasted as shown. */
+export function shellWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** What the commands are run against; the database URL is shown with its password hidden. */
+export interface CommandContext {
+  /** The hub's db_url as hub-guard reads it (--hub-db); unknown on a proxy fed by a watcher. */
+  db?: string;
+  /** --backup-dir, where the watchdog keeps verified copies. */
+  backupDir?: string;
+}
+
+const RESTORE = new Set(['tables-missing', 'alembic-missing', 'user-drop', 'integrity']);
+const REBUILD = new Set(['tables-missing', 'user-drop']);
+const PLAN = new Set([
+  'id-changed', 'cookie-id-null', 'cookie-id-empty', 'cookie-id-malformed', 'cookie-id-duplicate', 'cookie-id-constraint', 'lookalike-names',
+  'request-cookie-id-empty', 'request-cookie-id-malformed', 'request-cookie-id-shared', 'cookie-id-unknown-burst',
+]);
+
+/**
+ * The commands that go with adviceFor(check), in the order to run them: the doctor's report first, then a restore
+ * from the verified backups or the doctor's repair plan. Nothing here writes to the database by itself.
+ */
+export function commandsFor(check: string, where: CommandContext): string[] {
+  const db = where.db ? shellWord(redactUrl(where.db)) : "'<the hub's db_url>'";
+  const doctor = `hub-guard doctor --db ${db}`;
+  const out = [doctor];
+  if (RESTORE.has(check) && where.backupDir) {
+    const dir = shellWord(where.backupDir);
+    out.push(`hub-guard backup list --backup-dir ${dir}`, `hub-guard backup restore-plan --backup-dir ${dir} --db ${db}`);
+  }
+  if (REBUILD.has(check)) out.push('kubectl get pvc -o json > pvcs.json', `${doctor} --pvcs pvcs.json --sql plan.sql`);
+  if (PLAN.has(check)) out.push(`${doctor} --sql plan.sql`);
+  return out;
 }

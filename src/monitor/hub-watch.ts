@@ -6,12 +6,30 @@ export type DbState = 'starting' | 'waiting' | 'healthy' | 'unhealthy' | 'unreac
 
 export interface CheckTime { at: number; ms: number; error?: string }
 
+/** One finished check as the console lists it: when, how long, and what it concluded. */
+export interface CheckRecord extends CheckTime {
+  state: DbState;
+  critical: number;
+  warnings: number;
+}
+
+/** How many checks recentChecks() keeps: at a 5 s interval, the last minute and a half. */
+export const RECENT_CHECKS = 20;
+
+/** Appends to a ring of at most RECENT_CHECKS records, oldest first. */
+export function remember(ring: CheckRecord[], record: CheckRecord): void {
+  ring.push(record);
+  if (ring.length > RECENT_CHECKS) ring.splice(0, ring.length - RECENT_CHECKS);
+}
+
 export interface HubWatch {
   readonly state: DbState;
   readonly lastCheck?: CheckTime;
   readonly baseline: Baseline | null;
   start(): Promise<void>;
   stop(): void;
+  /** The last few checks, oldest first. */
+  recentChecks(): CheckRecord[];
   /** Findings from the last read and from live traffic. */
   current(): Finding[];
   /** A problem a request showed (a reason), for live findings. */

@@ -9,7 +9,7 @@ import type { StateStore } from '../state/store.js';
 import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
 import type { HubDb, HubSnapshot } from '../hubdb/snapshot.js';
 import { maybeBackup, type BackupPolicy, type SkipReason } from '../doctor/backups.js';
-import type { CheckTime, DbState, HubWatch } from './hub-watch.js';
+import { remember, type CheckRecord, type CheckTime, type DbState, type HubWatch } from './hub-watch.js';
 import { LiveFindings } from './live-findings.js';
 
 export type { DbState } from './hub-watch.js';
@@ -58,6 +58,7 @@ export class Watchdog implements HubWatch {
   private lastMissRefresh = 0;
   /** Why the last due copy was skipped, until one is taken: a full volume is told once, not every interval. */
   private backupSkip?: SkipReason;
+  private recent: CheckRecord[] = [];
 
   constructor(private readonly o: WatchdogOptions) {
     this.live = new LiveFindings({
@@ -122,6 +123,10 @@ export class Watchdog implements HubWatch {
 
   current(): Finding[] {
     return [...this.findings, ...this.live.list()];
+  }
+
+  recentChecks(): CheckRecord[] {
+    return [...this.recent];
   }
 
   readiness(): Record<string, string> {
@@ -194,6 +199,7 @@ export class Watchdog implements HubWatch {
     }
     this.publish(findings);
     const critical = findings.filter((f) => f.severity === 'critical');
+    if (this.lastCheck) remember(this.recent, { ...this.lastCheck, state: this.state, critical: critical.length, warnings: findings.length - critical.length });
     if (critical.length) return this.latch(critical);
     if (this.state !== 'healthy') return;
     this.healthyStreak++;

@@ -8,7 +8,7 @@ import type { UsersIndex } from '../identity/users-index.js';
 import { log } from '../log.js';
 import { metrics, registerWatcherMetrics } from '../metrics.js';
 import { newItemId, type StateStore } from '../state/store.js';
-import type { CheckTime, DbState, HubWatch } from './hub-watch.js';
+import { remember, type CheckRecord, type CheckTime, type DbState, type HubWatch } from './hub-watch.js';
 import { LiveFindings } from './live-findings.js';
 import type { Maintenance } from './maintenance.js';
 import { INDEX_KEY, REPORT_KEY, REQUEST_KEY, reportOf, type WatchRequest, type WatcherReport } from './watcher-report.js';
@@ -38,6 +38,8 @@ export class WatcherFeed implements HubWatch {
   private lastMissRefresh = 0;
   private timer?: NodeJS.Timeout;
   private wasAway = false;
+  /** The watcher's checks as its reports named them; a report repeats its last check until the next one. */
+  private recent: CheckRecord[] = [];
 
   constructor(private readonly o: WatcherFeedOptions) {
     this.live = new LiveFindings({
@@ -83,6 +85,10 @@ export class WatcherFeed implements HubWatch {
   current(): Finding[] {
     const findings = this.last ? [...this.last.findings] : [{ check: 'watcher-unseen', severity: 'warning' as const, message: 'No report from the hub-guard watch process yet: nobody can be identified until it has read the hub database.' }];
     return [...findings, ...this.live.list()];
+  }
+
+  recentChecks(): CheckRecord[] {
+    return [...this.recent];
   }
 
   report(problem: string): void {
@@ -152,6 +158,11 @@ export class WatcherFeed implements HubWatch {
     }
     this.last = r;
     this.heardAt = Date.now();
+    const c = r.lastCheck;
+    if (c && typeof c.at === 'number' && typeof c.ms === 'number' && this.recent.at(-1)?.at !== c.at) {
+      const critical = r.findings.filter((f) => f.severity === 'critical').length;
+      remember(this.recent, { at: c.at, ms: c.ms, error: typeof c.error === 'string' ? c.error : undefined, state: r.state, critical, warnings: r.findings.length - critical });
+    }
     metrics.watcherLastReport.set(r.at / 1000);
     this.publishUp();
     this.settleAnswered();

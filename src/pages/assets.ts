@@ -80,14 +80,19 @@ export const POLL_SCRIPT_HASH = cspHash(POLL_SCRIPT);
 export interface CspSources {
   styles: string[];
   scripts: string[];
+  /** The page's scripts fetch from its own origin (default: whenever it has scripts). */
+  connect?: boolean;
+  /** The page has forms that post to its own origin (the operator console). */
+  forms?: boolean;
 }
 
 /** Nothing loads from anywhere but the page itself; only the hashed inline blocks run. */
-export function pageCsp({ styles, scripts }: CspSources): string {
+export function pageCsp({ styles, scripts, connect = scripts.length > 0, forms = false }: CspSources): string {
   const parts = ["default-src 'none'", 'img-src data:', 'font-src data:'];
   if (styles.length) parts.push(`style-src ${styles.join(' ')}`);
-  if (scripts.length) parts.push(`script-src ${scripts.join(' ')}`, "connect-src 'self'");
-  parts.push("base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'");
+  if (scripts.length) parts.push(`script-src ${scripts.join(' ')}`);
+  if (connect) parts.push("connect-src 'self'");
+  parts.push("base-uri 'none'", `form-action ${forms ? "'self'" : "'none'"}`, "frame-ancestors 'none'");
   return parts.join('; ');
 }
 

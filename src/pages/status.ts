@@ -1,5 +1,7 @@
-// The operators' status page: one self-contained HTML document without any script. Everything shown comes from
-// routes, the state store or the hub DB, so every value is escaped and only fixed class names reach attributes.
+// The operators' status page, which is the operator console: one self-contained HTML document whose only script
+// filters the routes table (the page works without it). Everything shown comes from routes, the state store or the
+// hub DB, so every value is escaped and only fixed class names reach attributes. The forms post to the console's
+// own paths on the API port; the CSRF token they carry is the only value of the caller's that goes into one.
 import { PAGE_CSS, cspHash, pageCsp } from './assets.js';
 import { asText, escapeHtml } from './escape.js';
 import { formatSince } from './html.js';
@@ -8,6 +10,36 @@ export interface StatusFinding {
   check: string;
   severity: string;
   message: string;
+  /** What an operator should do about it, in words. */
+  advice?: string;
+  /** The commands to run for it, in order, ready to paste. */
+  commands?: string[];
+}
+
+/** One finished check of the hub database. */
+export interface StatusCheck {
+  at: number;
+  ms: number;
+  state: string;
+  critical: number;
+  warnings: number;
+  error?: string;
+}
+
+/** A hub-guard process that wrote its heartbeat into the shared state lately. */
+export interface StatusReplica {
+  instance: string;
+  version: string;
+  maintenance: string;
+  db: string;
+  at: number;
+}
+
+/** What a signed-in console session may do; absent for a page opened with the Authorization header (read-only). */
+export interface ConsoleControls {
+  csrf: string;
+  /** Why the last post was refused (a missing reason, say), shown above the form. */
+  error?: string;
 }
 
 /** One line of the maintenance audit trail as the store holds it; read back from JSON, so anything may be off. */
@@ -53,6 +85,11 @@ export interface StatusView {
   refusals: RefusalSeries;
   /** Where routes, maintenance and baselines live; a shared store may be down while this instance serves on. */
   store?: { where: string; up: boolean };
+  /** The watchdog's last few checks, oldest first. */
+  checks?: StatusCheck[];
+  /** Replicas seen in the last minute (this one among them); absent when nobody keeps heartbeats. */
+  replicas?: StatusReplica[];
+  console?: ConsoleControls;
 }
 
 export const MAX_ROUTES_SHOWN = 2000;
@@ -70,7 +107,7 @@ export const STATUS_CSS = [
   'table{width:100%;border-collapse:collapse;font-size:.9rem}',
   'th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid var(--line)}',
   'th{color:var(--muted);font-weight:600}',
-  'tr.refused td{background:rgba(192,57,43,.14)}',
+  'tr.refused td,tr.bad td{background:rgba(192,57,43,.14)}',
   // on a phone each row becomes a small card, its cells labelled, instead of columns one letter wide
   '@media (max-width:40rem){thead{display:none}table,tbody,tr,td{display:block;width:100%}' +
     'tr{border-bottom:1px solid var(--line);padding:.4rem 0}td{border:0;padding:.1rem 0}' +
@@ -83,22 +120,80 @@ export const STATUS_CSS = [
   '.ticks{display:flex;justify-content:space-between;gap:1rem;font-size:.8rem;color:var(--muted)}',
   '.legend{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:.2rem 1.2rem}',
   '.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.35rem;vertical-align:-.05rem}',
+  // the console's forms and the routes filter
+  '[hidden]{display:none!important}',
+  '.top{display:flex;flex-wrap:wrap;align-items:baseline;justify-content:space-between;gap:.5rem 1rem}.top h1{margin:0 0 .5rem}',
+  'label{display:block;font-weight:600;margin:0 0 .3rem}',
+  'input[type=text],input[type=password],input[type=search]{font:inherit;width:100%;padding:.5rem .65rem;border:1px solid var(--line);border-radius:8px;background:var(--card);color:var(--fg)}',
+  'input:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:1px}',
+  'button{font:inherit;font-weight:600;padding:.55rem 1.1rem;border-radius:8px;border:1px solid transparent;background:var(--accent);color:var(--card);cursor:pointer}',
+  'button.hold{background:#c0392b;color:#fff}button.quiet{background:transparent;color:var(--fg);border-color:var(--line)}',
+  'button:disabled{opacity:.4;cursor:not-allowed}',
+  '.buttons{display:flex;flex-wrap:wrap;gap:.6rem;margin:.75rem 0 0}',
+  '.panel{padding:1rem;border:1px solid var(--line);border-radius:10px;background:var(--bg);margin:0 0 1rem}',
+  '.alert{padding:.6rem .85rem;border-radius:8px;border-left:4px solid #c0392b;background:rgba(192,57,43,.12);margin:0 0 1rem}',
+  '.check{display:flex;gap:.5rem;align-items:flex-start;font-weight:400}.check input{margin-top:.35rem}',
+  '.findings{list-style:none;padding:0}.findings>li{padding:.75rem 0;border-bottom:1px solid var(--line)}',
+  '.advice{margin:.4rem 0}',
+  'pre.cmd{margin:.4rem 0 0;padding:.6rem .8rem;overflow-x:auto;border-radius:8px;background:var(--bg);border:1px solid var(--line);font-size:.85rem}',
+  'pre.cmd code{padding:0;background:none}',
+  '.filter{display:flex;align-items:center;gap:.75rem;margin:0 0 .6rem}.filter input{max-width:22rem}',
+  'main.narrow{max-width:28rem;margin-top:12vh}',
   ...['#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac'].map(
     (colour, i) => `.c${i}{fill:${colour};background:${colour}}`,
   ),
 ].join('\n');
 
-export const STATUS_CSP = pageCsp({ styles: [cspHash(STATUS_CSS)], scripts: [] });
+/** Hides the routes that do not contain the filter's text; without it every route is simply listed. */
+export const FILTER_SCRIPT = `(function () {
+  var box = document.getElementById('route-filter');
+  var table = document.getElementById('routes');
+  if (!box || !table) return;
+  var rows = table.tBodies[0].rows;
+  var count = document.getElementById('route-count');
+  box.closest('.filter').hidden = false;
+  function apply() {
+    var q = box.value.trim().toLowerCase();
+    var shown = 0;
+    for (var i = 0; i < rows.length; i++) {
+      var hit = !q || rows[i].textContent.toLowerCase().indexOf(q) !== -1;
+      rows[i].hidden = !hit;
+      if (hit) shown++;
+    }
+    count.textContent = q ? shown + ' of ' + rows.length + ' shown' : '';
+  }
+  box.addEventListener('input', apply);
+  apply();
+})();`;
+
+/** Every console page: the one stylesheet and script by their hashes, forms only to the API port itself. */
+export const STATUS_CSP = pageCsp({ styles: [cspHash(STATUS_CSS)], scripts: [cspHash(FILTER_SCRIPT)], connect: false, forms: true });
+
+/** The head of every console page, up to and including the opening <main>. */
+export function pageHead(title: string, tone: string, mainClass = ''): string {
+  return (
+    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
+    '<meta name="viewport" content="width=device-width, initial-scale=1">' +
+    '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer"><link rel="icon" href="data:,">' +
+    `<title>${escapeHtml(title)}</title><style>${STATUS_CSS}</style></head>` +
+    `<body class="${tone}"><main${mainClass ? ` class="${mainClass}"` : ''}>`
+  );
+}
+
+/** The session's CSRF token as a form field. */
+export function csrfField(csrf: string): string {
+  return `<input type="hidden" name="csrf" value="${escapeHtml(csrf)}">`;
+}
 
 export function renderStatusPage(v: StatusView): string {
   const critical = (v.db?.findings ?? []).filter((f) => f.severity === 'critical').length;
   const tone = v.maintenance ? 'k-maintenance' : critical > 0 ? 'k-blocked' : 'k-ok';
+  const signOut = v.console
+    ? `<form method="post" action="/guard/sign-out">${csrfField(v.console.csrf)}<button class="quiet" type="submit">Sign out</button></form>`
+    : '';
   return (
-    '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
-    '<meta name="viewport" content="width=device-width, initial-scale=1">' +
-    '<meta name="robots" content="noindex"><link rel="icon" href="data:,">' +
-    `<title>hub-guard status</title><style>${STATUS_CSS}</style></head>` +
-    `<body class="${tone}"><main><h1>hub-guard status</h1>` +
+    pageHead('hub-guard status', tone) +
+    `<div class="top"><h1>hub-guard status</h1>${signOut}</div>` +
     `<p class="muted">Instance <code>${escapeHtml(v.instance)}</code> · ${time(v.now)} · reload for fresh numbers; ` +
     'the same data as JSON: <code>GET /api/guard/status</code></p>' +
     summary(v, critical) +
@@ -106,9 +201,10 @@ export function renderStatusPage(v: StatusView): string {
     storeSection(v.store) +
     findingsSection(v) +
     refusalsSection(v.refusals, v.now) +
+    replicasSection(v) +
     routesSection(v) +
     historySection(v.history) +
-    '</main></body></html>\n'
+    `</main><script>${FILTER_SCRIPT}</script></body></html>\n`
   );
 }
 
@@ -128,15 +224,42 @@ function summary(v: StatusView, critical: number): string {
 
 function maintenanceSection(v: StatusView): string {
   const m = v.maintenance;
-  if (!m) return '<h2>Maintenance</h2><p>Off: requests are routed normally.</p>';
+  if (!m) return `<h2>Maintenance</h2><p>Off: requests are routed normally.</p>${controls(v)}`;
   const findings = Array.isArray(m.findings) && m.findings.length ? `<p>Findings: ${m.findings.map((f) => `<code>${escapeHtml(f)}</code>`).join(' ')}</p>` : '';
   const how = m.mode === 'auto'
-    ? 'Switched on by the database watchdog; it stays on until an operator runs <code>hub-guard maintenance off</code> (or, with <code>--auto-recover</code>, after enough healthy checks).'
+    ? 'Switched on by the database watchdog; it stays on until an operator switches it off here or runs <code>hub-guard maintenance off</code> (or, with <code>--auto-recover</code>, after enough healthy checks). The findings below say what to do first.'
     : 'Switched on by an operator.';
   return (
     '<h2>Maintenance</h2>' +
     `<p><strong>On (${escapeHtml(m.mode)})</strong> since ${time(m.since)} (${ago(v.now, m.since)}), by ${escapeHtml(m.by)}. ${how}</p>` +
-    `<p class="msg">${escapeHtml(m.reason)}</p>${findings}`
+    `<p class="msg">${escapeHtml(m.reason)}</p>${findings}${controls(v)}`
+  );
+}
+
+/** The switch: one reason field, the buttons that apply now enabled; "off" needs no reason (formnovalidate). */
+function controls(v: StatusView): string {
+  const c = v.console;
+  if (!c) {
+    return '<p class="muted">Opened with the <code>Authorization</code> header: read-only. Sign in on this page in a browser to switch maintenance, or run <code>hub-guard maintenance on --reason …</code> / <code>off</code>.</p>';
+  }
+  const m = v.maintenance;
+  const error = c.error ? `<p class="alert" role="alert">${escapeHtml(c.error)}</p>` : '';
+  const onLabel = m?.mode === 'auto' ? 'Keep it on as manual maintenance' : 'Switch maintenance on';
+  const hint = !m
+    ? 'Every proxied request gets the maintenance page with this reason until it is switched off.'
+    : m.mode === 'auto'
+      ? 'Switching off asks you to confirm first. Keeping it on as manual replaces the watchdog’s text with your reason, and the watchdog will not clear it.'
+      : 'The reason for switching off is optional and goes into the audit trail only.';
+  return (
+    `<form method="post" action="/guard/maintenance" class="panel">${csrfField(c.csrf)}${error}` +
+    `<label for="reason">Reason</label>` +
+    `<input type="text" id="reason" name="reason" maxlength="2000" autocomplete="off"${m ? '' : ' required'} ` +
+    `placeholder="${m ? 'why it is over (optional)' : 'what users will read, e.g. Restoring the hub database; back by 14:00'}">` +
+    `<p class="muted">${hint}</p>` +
+    '<div class="buttons">' +
+    `<button type="submit" name="action" value="on" class="hold"${m?.mode === 'manual' ? ' disabled' : ''}>${onLabel}</button>` +
+    `<button type="submit" name="action" value="off" formnovalidate${m ? '' : ' disabled'}>Switch maintenance off</button>` +
+    '</div></form>'
   );
 }
 
@@ -159,13 +282,49 @@ function findingsSection(v: StatusView): string {
     ? `<p>Baseline (learnt from healthy reads only): at most <strong>${escapeHtml(b.highWater)}</strong> users seen, ` +
       `${escapeHtml(b.users)} known names with their ids, updated ${time(b.updatedAt)} (${ago(v.now, b.updatedAt)}).</p>`
     : '<p>No baseline yet: it is learnt from the first healthy read.</p>';
-  const rows: Row[] = v.db.findings.map((f) => {
-    const sev = f.severity === 'critical' || f.severity === 'warning' ? f.severity : 'other';
-    return { cells: [`<span class="sev sev-${sev}">${escapeHtml(f.severity)}</span>`, `<code>${escapeHtml(f.check)}</code>`, escapeHtml(f.message)] };
-  });
   const none = v.db.state === 'healthy' ? '<p>No findings: the last read looked healthy.</p>' : '<p>No findings.</p>';
-  const findings = rows.length ? table(['Severity', 'Check', 'Message'], rows) : none;
-  return `<h2>Hub database: ${escapeHtml(v.db.state)}</h2><p>${last}</p>${baseline}${findings}`;
+  const findings = v.db.findings.length ? findingsList(v.db.findings) : none;
+  return `<h2>Hub database: ${escapeHtml(v.db.state)}</h2><p>${last}</p>${baseline}${findings}${checksSection(v)}`;
+}
+
+/** Each finding with what to do about it and the commands for that, most severe first. */
+export function findingsList(findings: StatusFinding[]): string {
+  const rank = (f: StatusFinding) => (f.severity === 'critical' ? 0 : f.severity === 'warning' ? 1 : 2);
+  const items = [...findings].sort((a, b) => rank(a) - rank(b)).map((f) => {
+    const sev = f.severity === 'critical' || f.severity === 'warning' ? f.severity : 'other';
+    const advice = f.advice ? `<p class="advice"><strong>What to do:</strong> ${escapeHtml(f.advice)}</p>` : '';
+    const commands = f.commands?.length ? `<pre class="cmd"><code>${f.commands.map((c) => escapeHtml(c)).join('\n')}</code></pre>` : '';
+    return `<li><span class="sev sev-${sev}">${escapeHtml(f.severity)}</span> <code>${escapeHtml(f.check)}</code> ${escapeHtml(f.message)}${advice}${commands}</li>`;
+  });
+  return `<ul class="findings">${items.join('')}</ul>`;
+}
+
+function checksSection(v: StatusView): string {
+  if (!v.checks) return '';
+  const head = '<h3>Recent checks</h3>';
+  if (v.checks.length === 0) return `${head}<p>No check has finished yet.</p>`;
+  const rows: Row[] = [...v.checks].reverse().map((c) => {
+    const found = [c.critical ? `${c.critical} critical` : '', c.warnings ? `${c.warnings} warning${c.warnings > 1 ? 's' : ''}` : ''].filter(Boolean).join(', ');
+    const result = c.error ? `failed: ${escapeHtml(c.error)}` : `${escapeHtml(c.state)}${found ? ` (${found})` : ''}`;
+    return { bad: !!c.error || c.critical > 0, cells: [time(c.at), `${Math.round(c.ms)} ms`, result] };
+  });
+  return `${head}${table(['When', 'Took', 'Result'], rows)}`;
+}
+
+function replicasSection(v: StatusView): string {
+  if (!v.replicas) return '';
+  const head = `<h2>Replicas seen in the last minute (${v.replicas.length})</h2>`;
+  if (v.replicas.length === 0) return `${head}<p>None, not even this one: its heartbeat has not reached the state store.</p>`;
+  const rows: Row[] = v.replicas.map((r) => ({
+    cells: [
+      `<code>${escapeHtml(r.instance)}</code>${r.instance === v.instance ? ' <span class="muted">(this one)</span>' : ''}`,
+      escapeHtml(r.version), escapeHtml(r.maintenance), escapeHtml(r.db), ago(v.now, r.at),
+    ],
+  }));
+  const note = v.replicas.length === 1 && !v.store?.where.startsWith('redis')
+    ? '<p class="muted">Without a shared state store (Redis) each process only knows itself.</p>'
+    : '';
+  return `${head}${table(['Instance', 'Version', 'Maintenance', 'Hub database', 'Last heard'], rows)}${note}`;
 }
 
 function refusalsSection(s: RefusalSeries, now: number): string {
@@ -246,7 +405,10 @@ function routesSection(v: StatusView): string {
   const more = v.routes.length > MAX_ROUTES_SHOWN
     ? `<p class="muted">Showing ${MAX_ROUTES_SHOWN} of ${v.routes.length}; <code>GET /api/routes</code> lists them all.</p>`
     : '';
-  return `${head}${conflicts}${table(['Path', 'Owner', 'Target', 'Last activity', 'Conflict'], rows)}${more}`;
+  const filter = '<p class="filter" hidden><label for="route-filter">Filter</label>' +
+    '<input type="search" id="route-filter" placeholder="path, user, service or target" autocomplete="off">' +
+    '<span id="route-count" class="muted" aria-live="polite"></span></p>';
+  return `${head}${conflicts}${filter}${table(['Path', 'Owner', 'Target', 'Last activity', 'Conflict'], rows, 'routes')}${more}`;
 }
 
 function historySection(history: StatusAudit[]): string {
@@ -264,16 +426,19 @@ function historySection(history: StatusAudit[]): string {
 interface Row {
   /** HTML, already escaped. */
   cells: string[];
+  /** A route refused for its shared target. */
   refused?: boolean;
+  /** A check that failed or found something critical. */
+  bad?: boolean;
 }
 
 /** Headers are fixed words; each cell repeats its header as a label for the phone layout. */
-function table(headers: string[], rows: Row[]): string {
-  const body = rows.map((r) => `<tr${r.refused ? ' class="refused"' : ''}>${r.cells.map((c, i) => `<td data-label="${headers[i]}">${c}</td>`).join('')}</tr>`);
-  return `<table><thead><tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+function table(headers: string[], rows: Row[], id?: string): string {
+  const body = rows.map((r) => `<tr${r.refused ? ' class="refused"' : r.bad ? ' class="bad"' : ''}>${r.cells.map((c, i) => `<td data-label="${headers[i]}">${c}</td>`).join('')}</tr>`);
+  return `<table${id ? ` id="${id}"` : ''}><thead><tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
 }
 
-function time(ms: number): string {
+export function time(ms: number): string {
   const s = formatSince(ms);
   return s ? `<time datetime="${s.iso}">${s.text}</time>` : '<span class="muted">unknown time</span>';
 }

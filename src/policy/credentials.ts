@@ -3,19 +3,22 @@
 import { canonicalCookieName, setCookieName } from '../identity/cookies.js';
 import { SESSION_COOKIE } from '../identity/sessions.js';
 import { HUB_COOKIES, SERVER_COOKIE_PREFIX } from '../jupyterhub/conventions.js';
-import { OPERATOR_COOKIE } from './operator.js';
-
-/** Credentials by canonical name (canonicalCookieName): the hub's login, hub-guard's session, the operator's token. */
-const CREDENTIAL_COOKIES = new Set([...HUB_COOKIES, SESSION_COOKIE, OPERATOR_COOKIE]);
+import { CONSOLE_COOKIE, OPERATOR_COOKIE } from './operator.js';
 
 /**
- * Whether a request cookie is taken off before forwarding. The operator's token goes nowhere, not even to the hub;
- * anything but the hub loses every credential and every server's OAuth cookie but `own`, the cookie of the server
- * the request goes to (services have none of their own).
+ * Credentials by canonical name (canonicalCookieName): the hub's login, hub-guard's session, the operator's token
+ * and the operator console's session.
+ */
+const CREDENTIAL_COOKIES = new Set([...HUB_COOKIES, SESSION_COOKIE, OPERATOR_COOKIE, CONSOLE_COOKIE]);
+
+/**
+ * Whether a request cookie is taken off before forwarding. The operator's token and console session go nowhere,
+ * not even to the hub; anything but the hub loses every credential and every server's OAuth cookie but `own`, the
+ * cookie of the server the request goes to (services have none of their own).
  */
 export function dropsRequestCookie(name: string, toHub: boolean, own: string | undefined): boolean {
   const canonical = canonicalCookieName(name);
-  if (canonical === OPERATOR_COOKIE) return true;
+  if (canonical === OPERATOR_COOKIE || canonical === CONSOLE_COOKIE) return true;
   if (toHub) return false;
   return CREDENTIAL_COOKIES.has(canonical) || isOtherServerCookie(name, canonical, own);
 }

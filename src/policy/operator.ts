@@ -6,6 +6,11 @@ import { ConfigError } from '../errors.js';
 
 export const OPERATOR_HEADER = 'x-hub-guard-operator';
 export const OPERATOR_COOKIE = 'hub-guard-operator';
+/**
+ * The operator console's session, set by the API port. Browsers keep cookies by host, not by port, so a browser
+ * would send it to the public port as well: it is a credential that goes nowhere from there.
+ */
+export const CONSOLE_COOKIE = 'hub-guard-console';
 
 export function parseCidrs(list: string[], flag = '--operator-cidr'): BlockList {
   const blocks = new BlockList();

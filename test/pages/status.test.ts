@@ -13,8 +13,9 @@ import { buildConfig } from '../../src/config.js';
 import { metrics } from '../../src/metrics.js';
 import { createApiApp } from '../../src/api/app.js';
 import { operatorApi, type OperatorDeps } from '../../src/api/operator.js';
-import { RefusalHistory, readBlockedTotals, statusPage } from '../../src/api/status-page.js';
-import { ago, chartReasons, renderStatusPage, STATUS_CSP, STATUS_CSS, type StatusView } from '../../src/pages/status.js';
+import { RefusalHistory, readBlockedTotals } from '../../src/api/status-page.js';
+import { consolePage } from '../../src/api/console.js';
+import { ago, chartReasons, FILTER_SCRIPT, renderStatusPage, STATUS_CSP, STATUS_CSS, type StatusView } from '../../src/pages/status.js';
 import { openHubDb } from '../../src/hubdb/open.js';
 import { DEFAULT_CHECK_OPTIONS } from '../../src/hubdb/checks.js';
 import { Watchdog } from '../../src/monitor/watchdog.js';
@@ -47,6 +48,9 @@ function counter(): { totals: Map<string, number>; read: () => Promise<Map<strin
 }
 
 const minuteOf = (t: number) => Math.floor(t / MINUTE);
+
+/** The page without its own routes-filter script, the one script it may carry. */
+const withoutFilter = (html: string) => html.replace(`<script>${FILTER_SCRIPT}</script>`, '');
 
 /** assert.match, without dumping a whole page into the failure. */
 function has(html: string, re: RegExp): void {
@@ -162,7 +166,7 @@ describe('status page rendering', () => {
 
   test('every value is shown as text: nothing from routes, the store or the DB becomes markup', () => {
     const html = renderStatusPage(hostile);
-    assert.ok(!/<img|<script/i.test(html), 'no markup from values');
+    assert.ok(!/<img|<script/i.test(withoutFilter(html)), 'no markup from values');
     assert.ok(!html.includes('onerror="'), 'no attribute from values');
     has(html, /eve&lt;img src=x onerror=&quot;window.__pwned=1&quot;&gt;/);
     has(html, /odd-reason&lt;script&gt;/);
@@ -170,14 +174,18 @@ describe('status page rendering', () => {
     has(html, /class="sev sev-other"/);
   });
 
-  test('one inline style, allowed by its hash; no script at all', () => {
+  test('one inline style and one inline script (the routes filter), each allowed by its hash, forms to itself only', () => {
     const html = renderStatusPage(hostile);
     const styles = [...html.matchAll(/<style>([\s\S]*?)<\/style>/g)].map((m) => m[1]);
     assert.deepEqual(styles, [STATUS_CSS]);
-    const hash = createHash('sha256').update(STATUS_CSS, 'utf8').digest('base64');
-    assert.ok(STATUS_CSP.includes(`style-src 'sha256-${hash}'`), STATUS_CSP);
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]);
+    assert.deepEqual(scripts, [FILTER_SCRIPT]);
+    const hash = (text: string) => createHash('sha256').update(text, 'utf8').digest('base64');
+    assert.ok(STATUS_CSP.includes(`style-src 'sha256-${hash(STATUS_CSS)}'`), STATUS_CSP);
+    assert.ok(STATUS_CSP.includes(`script-src 'sha256-${hash(FILTER_SCRIPT)}'`), STATUS_CSP);
     assert.ok(STATUS_CSP.startsWith("default-src 'none'"));
-    assert.doesNotMatch(STATUS_CSP, /script-src/);
+    assert.ok(STATUS_CSP.includes("form-action 'self'"), STATUS_CSP);
+    assert.doesNotMatch(STATUS_CSP, /connect-src|unsafe|https?:|\*/);
     assert.ok(!/<[^>]*\s(?:style|on[a-z]+)\s*=/i.test(html), 'no style or event-handler attributes in any tag');
   });
 
@@ -295,7 +303,7 @@ function apiApp() {
     // what the lead's server.ts does: the JSON API and the page side by side
     extend: (app) => {
       app.use('/api/guard', operatorApi(deps));
-      app.use('/guard', statusPage({ ...deps, refusals: history, instance: 'hub-7d9f-test' }));
+      app.use('/guard', consolePage({ ...deps, refusals: history, instance: 'hub-7d9f-test' }));
     },
   });
 }
@@ -350,7 +358,7 @@ describe('status page over HTTP', () => {
     has(html, /<td data-label="Owner">the hub<\/td>/);
     has(html, /Instance <code>hub-7d9f-test<\/code>/);
     has(html, /<dt>State store<\/dt><dd>up<\/dd>/);
-    assert.ok(!/<img|<script/.test(html), 'no markup from values');
+    assert.ok(!/<img|<script/.test(withoutFilter(html)), 'no markup from values');
   });
 
   test('with no token configured the API port is open, as CHP leaves it', async () => {
@@ -368,7 +376,7 @@ describe('status page over HTTP', () => {
       cfg: buildConfig([], {}),
       routes: deps.routes,
       readiness: () => ({ ready: true, checks: {} }),
-      extend: (a) => a.use('/guard', statusPage({ ...broken, refusals: history })),
+      extend: (a) => a.use('/guard', consolePage({ ...broken, refusals: history })),
     });
     const r = await request(app).get('/guard/status').set('authorization', `token ${TOKEN}`);
     assert.equal(r.status, 500);
@@ -456,11 +464,12 @@ describe('status page in headless chromium', { skip: missing, timeout: 180_000 }
     });
   }
 
-  test('without the header the browser gets the 403 that says how to get in', async () => {
+  test('without the header the browser gets the sign-in form, which also says how curl gets in', async () => {
     const { page, close } = await open(1280, 800, false, null);
     try {
       const res = await page.goto(`${origin}/guard/status`);
       assert.equal(res?.status(), 403);
+      assert.equal(await page.locator('input[type=password][name=token]').count(), 1);
       assert.match(await page.locator('body').innerText(), /Authorization: token/);
     } finally {
       await close();
