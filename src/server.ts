@@ -194,7 +194,8 @@ export async function startServer(cfg: Config): Promise<Running> {
   let listening = false;
   const refusals = new RefusalHistory().start();
   // pid too: --workers runs several replicas on one host
-  const replicas = new Replicas(store, `${hostname()}:${process.pid}`, () => ({
+  const instance = `${hostname()}:${process.pid}`;
+  const replicas = new Replicas(store, instance, () => ({
     version: VERSION,
     maintenance: maintenance.current ? maintenance.current.mode : 'off',
     db: watch ? watch.state : 'not watched',
@@ -224,7 +225,7 @@ export async function startServer(cfg: Config): Promise<Running> {
       const operatorDeps = { maintenance, watch, routes, conflicts, tokens: operatorTokens, store };
       app.use('/api/guard', operatorApi(operatorDeps));
       app.use('/guard', consolePage({
-        ...operatorDeps, refusals, replicas, sessions: consoleSessions, secure: !!cfg.apiSsl,
+        ...operatorDeps, refusals, replicas, instance, sessions: consoleSessions, secure: !!cfg.apiSsl,
         commands: { db: cfg.hubDb, backupDir: cfg.backup?.dir },
       }));
     },

@@ -54,7 +54,7 @@ const PLAN = new Set([
  * from the verified backups or the doctor's repair plan. Nothing here writes to the database by itself.
  */
 export function commandsFor(check: string, where: CommandContext): string[] {
-  const db = where.db ? shellWord(redactUrl(where.db)) : "'<the hub's db_url>'";
+  const db = where.db ? shellWord(redactUrl(where.db)) : "'<the hub db_url>'";
   const doctor = `hub-guard doctor --db ${db}`;
   const out = [doctor];
   if (RESTORE.has(check) && where.backupDir) {

@@ -65,7 +65,7 @@ export class Replicas {
     const out: Replica[] = [];
     for (const [instance, value] of Object.entries(values)) {
       const r = replicaOf(instance, value);
-      if (r && r.at >= now - SEEN_MS) out.push(r);
+      if (r && r.at > now - SEEN_MS) out.push(r);
     }
     const rank = (r: Replica) => (r.instance === this.instance ? 0 : 1);
     return out.sort((a, b) => rank(a) - rank(b) || (a.instance < b.instance ? -1 : a.instance > b.instance ? 1 : 0));
