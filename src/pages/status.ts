@@ -107,6 +107,8 @@ export const STATUS_CSS = [
   'table{width:100%;border-collapse:collapse;font-size:.9rem}',
   'th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid var(--line)}',
   'th{color:var(--muted);font-weight:600}',
+  // short columns keep to one line beside a long reason
+  '@media (min-width:40.01rem){th,td[data-label=When],td[data-label=Switch],td[data-label=Mode],td[data-label=Took]{white-space:nowrap}}',
   'tr.refused td,tr.bad td{background:rgba(192,57,43,.14)}',
   // on a phone each row becomes a small card, its cells labelled, instead of columns one letter wide
   '@media (max-width:40rem){thead{display:none}table,tbody,tr,td{display:block;width:100%}' +
@@ -306,7 +308,7 @@ function checksSection(v: StatusView): string {
   const rows: Row[] = [...v.checks].reverse().map((c) => {
     const found = [c.critical ? `${c.critical} critical` : '', c.warnings ? `${c.warnings} warning${c.warnings > 1 ? 's' : ''}` : ''].filter(Boolean).join(', ');
     const result = c.error ? `failed: ${escapeHtml(c.error)}` : `${escapeHtml(c.state)}${found ? ` (${found})` : ''}`;
-    return { bad: !!c.error || c.critical > 0, cells: [time(c.at), `${Math.round(c.ms)} ms`, result] };
+    return { bad: !!c.error || c.critical > 0, cells: [time(c.at, true), `${Math.round(c.ms)} ms`, result] };
   });
   return `${head}${table(['When', 'Took', 'Result'], rows)}`;
 }
@@ -438,9 +440,10 @@ function table(headers: string[], rows: Row[], id?: string): string {
   return `<table${id ? ` id="${id}"` : ''}><thead><tr>${headers.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
 }
 
-export function time(ms: number): string {
+export function time(ms: number, seconds = false): string {
   const s = formatSince(ms);
-  return s ? `<time datetime="${s.iso}">${s.text}</time>` : '<span class="muted">unknown time</span>';
+  if (!s) return '<span class="muted">unknown time</span>';
+  return `<time datetime="${s.iso}">${seconds ? `${s.iso.slice(0, 10)} ${s.iso.slice(11, 19)} UTC` : s.text}</time>`;
 }
 
 function clock(ms: number): string {
