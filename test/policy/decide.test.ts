@@ -90,6 +90,9 @@ const cookieRows: [string, boolean, string | undefined, boolean][] = [
   ['hub-guard-session', false, 'jupyterhub-user-alice', true],
   ['hub-guard-session', true, undefined, false],
   ['hub-guard-operator', true, undefined, true],
+  // the console's session is set by the API port, but browsers send it to the public port too (cookies ignore ports)
+  ['hub-guard-console', true, undefined, true],
+  ['__Host-Hub-Guard-Console', false, 'jupyterhub-user-alice', true],
   ['jupyterhub-user-alice', false, 'jupyterhub-user-alice', false],
   ['jupyterhub-user-alice-oauth-state', false, 'jupyterhub-user-alice', false],
   ['jupyterhub-user-alice2', false, 'jupyterhub-user-alice', true],
@@ -112,6 +115,7 @@ const setCookieRows: [string, boolean][] = [
   ['jupyterhub-hub-login; Path=/hub/', true],
   ['hub-guard-session=x', true],
   ['hub-guard-operator=x', true],
+  ['hub-guard-console=x; Path=/guard/', true],
   ['_xsrf=2|x; Path=/user/alice/', false],
   ['jupyterhub-user-alice=token; Path=/user/alice/', false],
 ];
