@@ -22,6 +22,16 @@ const ADVICE: Record<string, string> = {
   integrity:
     'Stop the hub and restore the latest verified backup (hub-guard backup restore-plan). Do not repair a damaged file in place.',
   unreachable: 'Check the URL, the network and the credentials (PGPASSWORD / MYSQL_PWD), then run doctor again.',
+  // findings from live traffic, which the watchdog and the proxies raise beside the database checks
+  'route-deletions-held':
+    'The hub is deleting user routes as a hub on a lost or replaced database does; the routes keep serving meanwhile. Find out why from the other findings and the hub\'s log before clearing maintenance.',
+  'cookie-id-unknown-burst':
+    'Many valid login cookies name no user: the users table was probably replaced or rebuilt. Compare it with the last verified backup before clearing maintenance.',
+  'request-cookie-id-empty': 'A browser carried a login cookie with an empty login id: the users table holds empty ones. The repair plan gives each user a fresh one.',
+  'request-cookie-id-malformed': 'A browser carried a login id the hub never makes: the users table was edited by hand. The repair plan gives those users fresh ones.',
+  'request-cookie-id-shared': 'A browser carried a login id several users share. The repair plan gives each holder a fresh one.',
+  'request-identity-conflict': 'A browser\'s hub-guard session and its hub login named different users: the users table changed under running sessions. Check it with the doctor.',
+  'watcher-unseen': 'Check that the hub-guard watch container runs beside the hub and reaches the same Redis with the same --redis-prefix (kubectl logs deploy/hub -c hub-guard-watch).',
 };
 
 /** The advice for a check name; checks added later fall back to the doctor's documentation. */

@@ -108,7 +108,7 @@ export const STATUS_CSS = [
   'th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid var(--line)}',
   'th{color:var(--muted);font-weight:600}',
   // short columns keep to one line beside a long reason
-  '@media (min-width:40.01rem){th,td[data-label=When],td[data-label=Switch],td[data-label=Mode],td[data-label=Took]{white-space:nowrap}}',
+  '@media (min-width:40.01rem){th,td[data-label=When],td[data-label=Switch],td[data-label=Mode],td[data-label=Took]{white-space:nowrap}td[data-label=By]{min-width:12rem}}',
   'tr.refused td,tr.bad td{background:rgba(192,57,43,.14)}',
   // on a phone each row becomes a small card, its cells labelled, instead of columns one letter wide
   '@media (max-width:40rem){thead{display:none}table,tbody,tr,td{display:block;width:100%}' +
@@ -131,7 +131,8 @@ export const STATUS_CSS = [
   'button{font:inherit;font-weight:600;padding:.55rem 1.1rem;border-radius:8px;border:1px solid transparent;background:var(--accent);color:var(--card);cursor:pointer}',
   'button.hold{background:#c0392b;color:#fff}button.quiet{background:transparent;color:var(--fg);border-color:var(--line)}',
   'button:disabled{opacity:.4;cursor:not-allowed}',
-  '.buttons{display:flex;flex-wrap:wrap;gap:.6rem;margin:.75rem 0 0}',
+  '.buttons{display:flex;flex-wrap:wrap;align-items:center;gap:.6rem;margin:.75rem 0 0}',
+  '.buttons .btn{margin:0;padding:.55rem 1.1rem;background:transparent;color:var(--fg);border:1px solid var(--line)}',
   '.panel{padding:1rem;border:1px solid var(--line);border-radius:10px;background:var(--bg);margin:0 0 1rem}',
   '.alert{padding:.6rem .85rem;border-radius:8px;border-left:4px solid #c0392b;background:rgba(192,57,43,.12);margin:0 0 1rem}',
   '.check{display:flex;gap:.5rem;align-items:flex-start;font-weight:400}.check input{margin-top:.35rem}',
