@@ -1,10 +1,9 @@
 #!/usr/bin/env node
 // hub-guard's command line: the proxy (with configurable-http-proxy's flags) and the operators' subcommands.
-import { readFileSync } from 'node:fs';
 import { WATCH_FLAGS, WATCH_USAGE, buildConfig, buildWatchConfig, helpLines, helpText } from './config.js';
 import { log } from './log.js';
 import cluster from 'node:cluster';
-import { startServer } from './server.js';
+import { VERSION, startServer } from './server.js';
 import { runPrimary } from './cluster.js';
 import { runMaintenance } from './commands/maintenance.js';
 import { runDoctor } from './commands/doctor.js';
@@ -16,11 +15,6 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   doctor: runDoctor,
   backup: runBackup,
 };
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
 
 async function main(argv: string[]): Promise<void> {
   const command = COMMANDS[argv[0]];
@@ -40,7 +34,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv.includes('--version') || argv.includes('-V')) {
-    process.stdout.write(`${version()}\n`);
+    process.stdout.write(`${VERSION}\n`);
     return;
   }
   const cfg = buildConfig(argv);

@@ -91,8 +91,8 @@ export function configured<T>(flag: string, make: () => T): T {
   }
 }
 
-/** This package's version, for the replicas' heartbeats; dist/src/server.js → the package root. */
-const VERSION = (() => {
+/** This package's version, for --version and the replicas' heartbeats; dist/src/server.js → the package root. */
+export const VERSION = (() => {
   try {
     return String((JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown }).version ?? 'unknown');
   } catch {

@@ -1,6 +1,7 @@
 // `hub-guard watch`: the database watchdog without the proxy, for running beside the hub (on zero-to-jupyterhub, in
 // the hub pod, where the sqlite database lives) while the proxies run elsewhere with --watcher.
 import http from 'node:http';
+import { hostname } from 'node:os';
 import type { Config } from './config.js';
 import { log, setLogLevel } from './log.js';
 import { serveMetrics } from './metrics.js';
@@ -12,7 +13,8 @@ import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
 import { openHubDb } from './hubdb/open.js';
 import { loadCookieSecret } from './identity/secret.js';
 import { indexKey } from './identity/users-index.js';
-import { configured, listen, STORE_WAIT_MS } from './server.js';
+import { Replicas } from './monitor/replicas.js';
+import { configured, listen, STORE_WAIT_MS, VERSION } from './server.js';
 
 export interface RunningWatcher {
   watchdog: Watchdog;
@@ -41,6 +43,12 @@ export async function startWatcher(cfg: Config): Promise<RunningWatcher> {
   });
   publisher.serve(watchdog);
   await watchdog.start();
+  // listed in the console's replicas beside the proxies, so an operator sees the watcher is there and what it sees
+  const replicas = new Replicas(store, `${hostname()}:${process.pid} (watch)`, () => ({
+    version: VERSION,
+    maintenance: maintenance.current ? maintenance.current.mode : 'off',
+    db: watchdog.state,
+  })).start();
   const metricsServer = cfg.metricsListen ? http.createServer(serveMetrics) : undefined;
   const ports: RunningWatcher['ports'] = {};
   if (metricsServer) ports.metrics = await listen(metricsServer, cfg.metricsListen!, '--metrics-port');
@@ -48,6 +56,7 @@ export async function startWatcher(cfg: Config): Promise<RunningWatcher> {
 
   const stop = async () => {
     watchdog.stop();
+    await replicas.stop();
     await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
     await db.close();
     await store.close();

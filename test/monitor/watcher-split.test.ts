@@ -84,6 +84,14 @@ describe('proxy and watcher, split', () => {
     }
   });
 
+  test("the console lists the watcher among the replicas, with the database's state as it sees it", async () => {
+    const page = await eventually('the watcher on the status page', async () => {
+      const r = await proxies[0].operator('GET', '/guard/status', undefined, { accept: 'text/html' });
+      return r.status === 200 && r.text.includes('(watch)') ? r.text : undefined;
+    });
+    assert.match(page, /\(watch\)/);
+  });
+
   test('the index in Redis holds no cookie_id', async () => {
     const { client } = await import('../state/redis.js');
     const r = client(SHARED_PORT);
