@@ -161,8 +161,11 @@ async function phase<T>(what: string, fn: () => Promise<T>): Promise<T> {
 
 const REDIS_PREFIX = `hub-guard-bench-${process.pid}:`;
 
+/** A client of the Redis on 127.0.0.1:6379 that gives up at once instead of retrying. */
+const localRedis = () => new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+
 async function redisAnswers(): Promise<boolean> {
-  const r = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = localRedis();
   try {
     await r.connect();
     return (await r.ping()) === 'PONG';
@@ -174,7 +177,7 @@ async function redisAnswers(): Promise<boolean> {
 }
 
 async function dropRedisPrefix(): Promise<void> {
-  const r = new Redis({ host: '127.0.0.1', port: 6379, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = localRedis();
   try {
     await r.connect();
     const keys = await r.keys(`${REDIS_PREFIX}*`);

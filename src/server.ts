@@ -26,8 +26,8 @@ import { ConsoleSessions } from './api/console-session.js';
 import { Replicas } from './monitor/replicas.js';
 import { ConfigError } from './errors.js';
 import { openHubDb } from './hubdb/open.js';
-import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
-import { Watchdog } from './monitor/watchdog.js';
+import type { HubDb } from './hubdb/snapshot.js';
+import { Watchdog, watchdogSettings } from './monitor/watchdog.js';
 import { WatcherFeed } from './monitor/watcher-feed.js';
 import type { HubWatch } from './monitor/hub-watch.js';
 import { UsersIndex, indexKey } from './identity/users-index.js';
@@ -91,6 +91,16 @@ export function configured<T>(flag: string, make: () => T): T {
   }
 }
 
+/** The hub database --hub-db names, with the flag in front of any error. */
+export function openConfiguredHubDb(cfg: Config): HubDb {
+  return configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs }));
+}
+
+/** The hub's cookie secret, read as the hub reads it. */
+export function configuredCookieSecret(cfg: Config): Buffer {
+  return configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }));
+}
+
 /** This package's version, for --version and the replicas' heartbeats; dist/src/server.js → the package root. */
 export const VERSION = (() => {
   try {
@@ -133,10 +143,8 @@ export async function startServer(cfg: Config): Promise<Running> {
   routes.onChange(() => metrics.routes.set(routes.size));
 
   const conflicts = new TargetConflicts(routes);
-  const db = cfg.hubDb ? configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs })) : undefined;
-  const secret = hubUsers
-    ? configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }))
-    : undefined;
+  const db = cfg.hubDb ? openConfiguredHubDb(cfg) : undefined;
+  const secret = hubUsers ? configuredCookieSecret(cfg) : undefined;
   // without the hub's secret no hub cookie is read, so the index stays empty and its key is never used
   const users = new UsersIndex(secret ? indexKey(secret) : randomBytes(32));
   const idp = cfg.idp ? configured('--identity-header', () => new IdpVerifier(cfg.idp!)) : undefined;
@@ -144,14 +152,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   for (const warning of template?.warnings ?? []) log.warn('maintenance page template', { warning });
   const operatorCidrs = cfg.operatorCidrs.length ? configured('--operator-cidr', () => parseCidrs(cfg.operatorCidrs)) : undefined;
   const watch: HubWatch | undefined = db
-    ? new Watchdog({
-      db, store, maintenance, users,
-      intervalMs: cfg.dbCheckIntervalMs,
-      unreachableChecks: cfg.dbUnreachableChecks,
-      checks: { ...DEFAULT_CHECK_OPTIONS, maxUserDrop: cfg.maxUserDrop, maxIdChanges: cfg.maxIdChanges },
-      autoRecoverChecks: cfg.autoRecoverChecks,
-      backup: cfg.backup,
-    })
+    ? new Watchdog({ db, store, maintenance, users, ...watchdogSettings(cfg) })
     : cfg.watcher ? new WatcherFeed({ store, users, maintenance }) : undefined;
   // JupyterHub and zero-to-jupyterhub point --default-target and --error-target at the hub; any other default target
   // is some other service, and gets no credentials
@@ -197,7 +198,7 @@ export async function startServer(cfg: Config): Promise<Running> {
   const instance = `${hostname()}:${process.pid}`;
   const replicas = new Replicas(store, instance, () => ({
     version: VERSION,
-    maintenance: maintenance.current ? maintenance.current.mode : 'off',
+    maintenance: maintenance.mode,
     db: watch ? watch.state : 'not watched',
   }));
   const api = createApiApp({
@@ -213,7 +214,7 @@ export async function startServer(cfg: Config): Promise<Running> {
         state_store: store.up ? 'up' : 'degraded',
         db: watch ? watch.state : 'not configured',
         findings: watch ? watch.current().map((f) => `${f.severity}:${f.check}`) : [],
-        maintenance: maintenance.current ? maintenance.current.mode : 'off',
+        maintenance: maintenance.mode,
         ...watch?.readiness(),
       },
     }),

@@ -7,3 +7,8 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export function tokensEqual(given: string, expected: string): boolean {
   return timingSafeEqual(digest(given), digest(expected));
 }
+
+/** Whether `given` is one of `tokens`; every one is compared, so the time taken does not tell which one was close. */
+export function matchesAnyToken(given: string, tokens: readonly string[]): boolean {
+  return tokens.map((t) => tokensEqual(given, t)).includes(true);
+}

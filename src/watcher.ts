@@ -7,14 +7,11 @@ import { log, setLogLevel } from './log.js';
 import { serveMetrics } from './metrics.js';
 import { openStore } from './state/open.js';
 import { Maintenance } from './monitor/maintenance.js';
-import { Watchdog } from './monitor/watchdog.js';
+import { Watchdog, watchdogSettings } from './monitor/watchdog.js';
 import { WatcherPublisher } from './monitor/watcher-report.js';
-import { DEFAULT_CHECK_OPTIONS } from './hubdb/checks.js';
-import { openHubDb } from './hubdb/open.js';
-import { loadCookieSecret } from './identity/secret.js';
 import { indexKey } from './identity/users-index.js';
 import { Replicas } from './monitor/replicas.js';
-import { configured, listen, STORE_WAIT_MS, VERSION } from './server.js';
+import { configuredCookieSecret, listen, openConfiguredHubDb, STORE_WAIT_MS, VERSION } from './server.js';
 
 export interface RunningWatcher {
   watchdog: Watchdog;
@@ -24,8 +21,8 @@ export interface RunningWatcher {
 
 export async function startWatcher(cfg: Config): Promise<RunningWatcher> {
   setLogLevel(cfg.logLevel);
-  const db = configured('--hub-db', () => openHubDb(cfg.hubDb!, { timeoutMs: cfg.dbTimeoutMs }));
-  const secret = configured('--cookie-secret-file', () => loadCookieSecret({ file: cfg.cookieSecretFile, envHex: cfg.cookieSecretHex }));
+  const db = openConfiguredHubDb(cfg);
+  const secret = configuredCookieSecret(cfg);
   const store = await openStore(cfg);
   const maintenance = new Maintenance(store);
   await maintenance.load();
@@ -35,18 +32,14 @@ export async function startWatcher(cfg: Config): Promise<RunningWatcher> {
     db, store, maintenance,
     users: publisher,
     onCheck: () => publisher.report(watchdog),
-    intervalMs: cfg.dbCheckIntervalMs,
-    unreachableChecks: cfg.dbUnreachableChecks,
-    checks: { ...DEFAULT_CHECK_OPTIONS, maxUserDrop: cfg.maxUserDrop, maxIdChanges: cfg.maxIdChanges },
-    autoRecoverChecks: cfg.autoRecoverChecks,
-    backup: cfg.backup,
+    ...watchdogSettings(cfg),
   });
   publisher.serve(watchdog);
   await watchdog.start();
   // listed in the console's replicas beside the proxies, so an operator sees the watcher is there and what it sees
   const replicas = new Replicas(store, `${hostname()}:${process.pid} (watch)`, () => ({
     version: VERSION,
-    maintenance: maintenance.current ? maintenance.current.mode : 'off',
+    maintenance: maintenance.mode,
     db: watchdog.state,
   })).start();
   const metricsServer = cfg.metricsListen ? http.createServer(serveMetrics) : undefined;

@@ -1,6 +1,6 @@
 // Token checks for the API port, in CHP's form (`Authorization: token <t>`), compared in constant time.
 import type { NextFunction, Request, Response } from 'express';
-import { tokensEqual } from '../tokens.js';
+import { matchesAnyToken } from '../tokens.js';
 
 /** The token after `token ` anywhere in the header, as CHP's unanchored `/token\s+(\S+)/` reads it. */
 export function tokenFrom(header: string | undefined): string | undefined {
@@ -13,8 +13,7 @@ export function requireToken(tokens: () => (string | undefined)[]): (req: Reques
     const expected = tokens().filter((t): t is string => !!t);
     if (expected.length === 0) return next();
     const given = tokenFrom(req.headers.authorization);
-    // compare against every token so the time taken does not reveal which one was close
-    const ok = given !== undefined && expected.map((t) => tokensEqual(given, t)).includes(true);
+    const ok = given !== undefined && matchesAnyToken(given, expected);
     if (ok) return next();
     res.writeHead(403);
     res.end();

@@ -15,7 +15,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { CONSOLE_COOKIE } from '../policy/operator.js';
 import type { StateStore } from '../state/store.js';
-import { tokensEqual } from '../tokens.js';
+import { matchesAnyToken, tokensEqual } from '../tokens.js';
 
 export { CONSOLE_COOKIE };
 /** The console's own path: the cookie goes to nothing else on the API port, and never to the public port's routes. */
@@ -62,8 +62,7 @@ export class ConsoleSessions {
 
   /** Whether `given` is one of the operator tokens; every one is compared, in constant time. */
   tokenMatches(given: string): boolean {
-    const expected = this.configured();
-    return given !== '' && expected.map((t) => tokensEqual(given, t)).includes(true);
+    return given !== '' && matchesAnyToken(given, this.configured());
   }
 
   /** A new session's cookie value. */

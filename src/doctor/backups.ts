@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { formatBytes, type Size } from '../config.js';
 import { metrics } from '../metrics.js';
 import type { BackupJob, BackupReply, Verification } from './backup-worker.js';
-import { defaultReserve, planCopy, resolveSize, statfsRoom, type SkipReason, type SpaceProbe } from './space.js';
+import { planCopy, statfsRoom, type SkipReason, type SpaceProbe } from './space.js';
 
 export type { Verification } from './backup-worker.js';
 export type { SkipReason, SpaceProbe } from './space.js';
@@ -106,10 +106,11 @@ export async function ensureRoom(dbFile: string, dir: string, opts: { minFree?: 
   makeBackupDir(dir);
   const estimate = copySize(dbFile);
   const room = await (opts.space ?? statfsRoom)(dir);
-  const reserve = opts.minFree ? resolveSize(opts.minFree, room) : defaultReserve(estimate);
-  if (room.free - estimate < reserve) {
+  // the watchdog's rule for free space, without a budget: this copy is not one of its rotation
+  const plan = planCopy(estimate, [], room, { minFree: opts.minFree, maxBytes: { bytes: Infinity } });
+  if (!plan.ok) {
     throw new Error(`not enough free space in ${dir}: a copy of ${formatBytes(estimate)} would leave ${formatBytes(Math.max(0, room.free - estimate))}, ` +
-      `less than the ${formatBytes(reserve)} kept for the hub; choose a directory on another volume`);
+      `less than the ${formatBytes(plan.reserve)} kept for the hub; choose a directory on another volume`);
   }
 }
 

@@ -3,6 +3,8 @@
 import { log } from '../log.js';
 import type { Finding } from '../hubdb/checks.js';
 import { REASONS, type Reason } from '../reasons.js';
+import type { DbState } from './hub-watch.js';
+import type { Maintenance } from './maintenance.js';
 
 const MINUTE = 60_000;
 /** Live findings are shown this long after they were last raised. */
@@ -17,6 +19,11 @@ export interface LiveFindingsOptions {
   unknownCookieBurst?: number;
   /** Share of the user routes the hub may delete within a minute before further deletions are held back. */
   massDeleteShare?: number;
+}
+
+/** Route deletions are suspect while maintenance holds traffic or the database looks wrong or cannot be read. */
+export function deletionsSuspect(state: DbState, maintenance: Maintenance): boolean {
+  return !!maintenance.current || state === 'unhealthy' || state === 'unreachable';
 }
 
 export class LiveFindings {

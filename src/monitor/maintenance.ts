@@ -5,6 +5,7 @@
 // switch-off clears only the maintenance it was made against.
 import { log } from '../log.js';
 import { metrics } from '../metrics.js';
+import type { Finding } from '../hubdb/checks.js';
 import type { StateStore } from '../state/store.js';
 
 export type MaintenanceMode = 'manual' | 'auto';
@@ -44,6 +45,24 @@ export class Maintenance {
     this.current = (await this.store.load<Stored>(KEY)) ?? undefined;
     this.store.watch<Stored>(KEY, (s) => this.adopt(s ?? undefined));
     this.publishMetric();
+  }
+
+  /** 'off', 'manual' or 'auto', as readiness and the replicas' heartbeats say it. */
+  get mode(): MaintenanceMode | 'off' {
+    return this.current ? this.current.mode : 'off';
+  }
+
+  /**
+   * Automatic maintenance for critical findings, from the watchdog or a proxy's live findings. Never rejects: a
+   * store that cannot be written is logged, and the next critical finding tries again.
+   */
+  async latch(critical: Finding[], by: string): Promise<void> {
+    const why = critical.map((f) => f.message).join(' ');
+    try {
+      await this.on('auto', `The hub database needs attention: ${why}`, by, critical.map((f) => f.check));
+    } catch (e) {
+      log.error('could not switch maintenance on', { error: String(e) });
+    }
   }
 
   onChange(listener: (s: MaintenanceState | undefined) => void): void {

@@ -6,11 +6,12 @@ import { log } from '../log.js';
 import { metrics } from '../metrics.js';
 import type { Maintenance } from './maintenance.js';
 import type { StateStore } from '../state/store.js';
-import { baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
+import type { Config } from '../config.js';
+import { DEFAULT_CHECK_OPTIONS, baselineFrom, checkSnapshot, nextBaseline, type Baseline, type CheckOptions, type Finding } from '../hubdb/checks.js';
 import type { HubDb, HubSnapshot } from '../hubdb/snapshot.js';
 import { maybeBackup, type BackupPolicy, type SkipReason } from '../doctor/backups.js';
 import { remember, type CheckRecord, type CheckTime, type DbState, type HubWatch } from './hub-watch.js';
-import { LiveFindings } from './live-findings.js';
+import { LiveFindings, deletionsSuspect } from './live-findings.js';
 
 export type { DbState } from './hub-watch.js';
 
@@ -33,6 +34,17 @@ export interface WatchdogOptions {
   backup?: BackupPolicy;
   /** Share of the user routes the hub may delete within a minute before further deletions are held back. */
   massDeleteShare?: number;
+}
+
+/** The watchdog's flags, for the proxy's own watchdog and for `hub-guard watch` alike. */
+export function watchdogSettings(cfg: Config): Pick<WatchdogOptions, 'intervalMs' | 'unreachableChecks' | 'checks' | 'autoRecoverChecks' | 'backup'> {
+  return {
+    intervalMs: cfg.dbCheckIntervalMs,
+    unreachableChecks: cfg.dbUnreachableChecks,
+    checks: { ...DEFAULT_CHECK_OPTIONS, maxUserDrop: cfg.maxUserDrop, maxIdChanges: cfg.maxIdChanges },
+    autoRecoverChecks: cfg.autoRecoverChecks,
+    backup: cfg.backup,
+  };
 }
 
 export class Watchdog implements HubWatch {
@@ -118,7 +130,7 @@ export class Watchdog implements HubWatch {
 
   async holdDelete(userRoutes: number): Promise<boolean> {
     if (!this.lastCheck || Date.now() - this.lastCheck.at > 1000) await this.checkNow();
-    return this.live.holdDelete(userRoutes, !!this.o.maintenance.current || this.state === 'unhealthy' || this.state === 'unreachable');
+    return this.live.holdDelete(userRoutes, deletionsSuspect(this.state, this.o.maintenance));
   }
 
   current(): Finding[] {
@@ -133,14 +145,9 @@ export class Watchdog implements HubWatch {
     return {};
   }
 
-  private async latch(critical: Finding[]): Promise<void> {
+  private latch(critical: Finding[]): Promise<void> {
     this.healthyStreak = 0;
-    const why = critical.map((f) => f.message).join(' ');
-    try {
-      await this.o.maintenance.on('auto', `The hub database needs attention: ${why}`, 'watchdog', critical.map((f) => f.check));
-    } catch (e) {
-      log.error('could not switch maintenance on', { error: String(e) });
-    }
+    return this.o.maintenance.latch(critical, 'watchdog');
   }
 
   private schedule(): void {

@@ -9,7 +9,7 @@ import { log } from '../log.js';
 import { metrics, registerWatcherMetrics } from '../metrics.js';
 import { newItemId, type StateStore } from '../state/store.js';
 import { remember, type CheckRecord, type CheckTime, type DbState, type HubWatch } from './hub-watch.js';
-import { LiveFindings } from './live-findings.js';
+import { LiveFindings, deletionsSuspect } from './live-findings.js';
 import type { Maintenance } from './maintenance.js';
 import { INDEX_KEY, REPORT_KEY, REQUEST_KEY, reportOf, type WatchRequest, type WatcherReport } from './watcher-report.js';
 
@@ -43,7 +43,7 @@ export class WatcherFeed implements HubWatch {
 
   constructor(private readonly o: WatcherFeedOptions) {
     this.live = new LiveFindings({
-      latch: (critical) => void this.latch(critical),
+      latch: (critical) => void o.maintenance.latch(critical, 'proxy'),
       refresh: () => this.refreshOnMiss(),
     });
   }
@@ -123,7 +123,7 @@ export class WatcherFeed implements HubWatch {
   async holdDelete(userRoutes: number): Promise<boolean> {
     await this.freshCheck();
     // an away watcher alone is not suspect: it restarts with the hub, which deletes a stale route or two on start
-    return this.live.holdDelete(userRoutes, !!this.o.maintenance.current || this.state === 'unhealthy' || this.state === 'unreachable');
+    return this.live.holdDelete(userRoutes, deletionsSuspect(this.state, this.o.maintenance));
   }
 
   readiness(): Record<string, string> {
@@ -180,14 +180,5 @@ export class WatcherFeed implements HubWatch {
     metrics.watcherUp.set(away ? 0 : 1);
     if (away !== this.wasAway && this.last) log.warn(away ? 'the hub-guard watch process is away; keeping its last state' : 'the hub-guard watch process is back');
     this.wasAway = away;
-  }
-
-  private async latch(critical: Finding[]): Promise<void> {
-    const why = critical.map((f) => f.message).join(' ');
-    try {
-      await this.o.maintenance.on('auto', `The hub database needs attention: ${why}`, 'proxy', critical.map((f) => f.check));
-    } catch (e) {
-      log.error('could not switch maintenance on', { error: String(e) });
-    }
   }
 }

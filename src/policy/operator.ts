@@ -1,7 +1,7 @@
 // Operators pass maintenance: by a token (header or cookie on the public port) or by their network.
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
-import { tokensEqual } from '../tokens.js';
+import { matchesAnyToken } from '../tokens.js';
 import { ConfigError } from '../errors.js';
 
 export const OPERATOR_HEADER = 'x-hub-guard-operator';
@@ -32,7 +32,7 @@ export function isOperator(
 ): boolean {
   const header = headers[OPERATOR_HEADER];
   const given = (typeof header === 'string' ? header : undefined) ?? cookies.get(OPERATOR_COOKIE);
-  if (given && tokens.some((t) => tokensEqual(given, t))) return true;
+  if (given && matchesAnyToken(given, tokens)) return true;
   if (!cidrs || !remoteAddress) return false;
   const v4 = remoteAddress.startsWith('::ffff:') ? remoteAddress.slice(7) : remoteAddress;
   return isIPv4(v4) ? cidrs.check(v4, 'ipv4') : cidrs.check(remoteAddress, 'ipv6');
